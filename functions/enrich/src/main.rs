@@ -1,0 +1,7 @@
+//! Lambda function `enrich`: consumes SQS batches of enrichment jobs and reports partial batch
+//! failures.
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    atrack_shared::lambda::run_enrich().await
+}

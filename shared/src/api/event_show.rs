@@ -1,0 +1,58 @@
+//! `POST /event/show`: one page of a project's events of one name, with the reference's
+//! pagination meta and an opaque `next_cursor` for deep pages.
+
+use serde_json::{Map, Value, json};
+
+use super::RequestCtx;
+use crate::app::App;
+use crate::error::Error;
+use crate::model::requests::EventShowRequest;
+use crate::model::views;
+use crate::store::repo::ListError;
+
+pub async fn handle(
+    app: &App,
+    ctx: &RequestCtx,
+    body: &Map<String, Value>,
+) -> Result<Value, Error> {
+    let req = EventShowRequest::parse(body, &app.config.limits)?;
+    let page = app
+        .store
+        .list_events(
+            &ctx.project,
+            &req.name,
+            req.sort,
+            req.per_page,
+            req.page,
+            req.cursor.as_deref(),
+        )
+        .await
+        .map_err(|e| match e {
+            ListError::Cursor(c) => Error::InvalidCursor(c),
+            ListError::Store(s) => Error::from(s),
+        })?;
+    let per_page = u64::from(req.per_page);
+    let count = page.rows.len() as u64;
+    let first = (page.page - 1).saturating_mul(per_page) + 1;
+    let (from, to) = if count == 0 {
+        (Value::Null, Value::Null)
+    } else {
+        (json!(first), json!(first + count - 1))
+    };
+    let last_page = page.total.div_ceil(per_page).max(1);
+    Ok(json!({
+        "success": true,
+        "data": page.rows.iter().map(views::event_row).collect::<Vec<_>>(),
+        "meta": {
+            "name": req.name.as_str(),
+            "sort": req.sort.as_str(),
+            "per_page": per_page,
+            "current_page": page.page,
+            "last_page": last_page,
+            "from": from,
+            "to": to,
+            "total": page.total,
+            "next_cursor": page.next_cursor,
+        }
+    }))
+}

@@ -1,0 +1,202 @@
+//! HTTP: one module per endpoint, the key check, the error envelope and the router. Handlers
+//! take plain `http` requests, so the same router serves Lambda invocations and `atrack serve`.
+//!
+//! Every endpoint runs: size limit → authorize → decode → validate → act → encode. The key is
+//! checked before the body is decoded, so an unauthenticated caller learns nothing about the
+//! request shape.
+
+pub mod attributes;
+pub mod auth;
+pub mod client;
+pub mod envelope;
+pub mod event;
+pub mod event_show;
+pub mod init;
+pub mod session_show;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::{get, post};
+use http::{Request, Response, StatusCode, header};
+use serde_json::{Map, Value, json};
+use tracing::Instrument;
+
+use crate::app::{App, SharedApp};
+use crate::error::Error;
+use crate::model::requests::parse_body;
+use crate::store::repo::{Project, Scope};
+use client::ClientInfo;
+use envelope::{error_response, json_response};
+
+/// The API's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Init,
+    Attributes,
+    Event,
+    SessionShow,
+    EventShow,
+}
+
+impl Route {
+    pub const ALL: [Route; 5] = [
+        Route::Init,
+        Route::Attributes,
+        Route::Event,
+        Route::SessionShow,
+        Route::EventShow,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Init => "/init",
+            Route::Attributes => "/attributes",
+            Route::Event => "/event",
+            Route::SessionShow => "/session/show",
+            Route::EventShow => "/event/show",
+        }
+    }
+
+    /// The least a key must be allowed to do to call this endpoint.
+    pub fn scope(self) -> Scope {
+        match self {
+            Route::EventShow => Scope::Secret,
+            _ => Scope::Public,
+        }
+    }
+}
+
+/// What a handler knows about the request besides its body.
+pub struct RequestCtx {
+    pub project: Project,
+    pub client: ClientInfo,
+}
+
+/// The router for the given endpoints, plus `/health`. A Lambda function passes its one route;
+/// `atrack serve` passes `Route::ALL`.
+pub fn router(app: SharedApp, routes: &[Route]) -> Router {
+    let mut router = Router::new().route("/health", get(health));
+    for route in routes {
+        let route = *route;
+        router = router.route(
+            route.path(),
+            post(
+                move |State(app): State<SharedApp>, req: Request<Body>| async move {
+                    serve(&app, route, req).await
+                },
+            ),
+        );
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+async fn health() -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({"success": true, "status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+async fn not_found(req: Request<Body>) -> Response<Body> {
+    error_response(
+        &Error::NotFound(format!("no endpoint at {}", req.uri().path())),
+        "",
+    )
+}
+
+async fn method_not_allowed() -> Response<Body> {
+    error_response(&Error::MethodNotAllowed, "")
+}
+
+fn request_id(req: &Request<Body>) -> String {
+    req.headers()
+        .get("x-amzn-requestid")
+        .or_else(|| req.headers().get("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Reads the body up to the limit: a declared or actual size past it is a 413.
+async fn read_body(
+    body: Body,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<bytes::Bytes, Error> {
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // The only failure of a buffered or streamed body here is the length limit, or a
+        // client that hung up, which then never reads the answer.
+        tracing::debug!(error = %e, "body read failed");
+        Error::PayloadTooLarge { limit }
+    })
+}
+
+async fn serve(app: &App, route: Route, req: Request<Body>) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let span = tracing::info_span!("request", route = route.path(), request_id = %request_id,
+        project = tracing::field::Empty, status = tracing::field::Empty);
+    async {
+        let result = run(app, route, req).await;
+        let response = match result {
+            Ok(body) => json_response(StatusCode::OK, &body),
+            Err(err) => {
+                if err.status().is_server_error() {
+                    tracing::error!(error = &err as &dyn std::error::Error, "request failed");
+                }
+                error_response(&err, &request_id)
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("status", response.status().as_u16());
+        tracing::info!(
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "done"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run(app: &App, route: Route, req: Request<Body>) -> Result<Value, Error> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let limit = app.config.limits.max_body_bytes;
+    let bytes = read_body(body, limit, declared).await?;
+    let project = app
+        .keys
+        .authorize(&app.store, &parts.headers, route.scope())
+        .await?;
+    tracing::Span::current().record("project", project.as_str());
+    let body: Map<String, Value> = parse_body(&bytes)?;
+    let ctx = RequestCtx {
+        project,
+        client: ClientInfo::from_parts(&parts, app.config.trust_forwarded_for),
+    };
+    match route {
+        Route::Init => init::handle(app, &ctx, &body).await,
+        Route::Attributes => attributes::handle(app, &ctx, &body).await,
+        Route::Event => event::handle(app, &ctx, &body).await,
+        Route::SessionShow => session_show::handle(app, &ctx, &body).await,
+        Route::EventShow => event_show::handle(app, &ctx, &body).await,
+    }
+}
+
+/// Shared handle type for the router state.
+pub type AppState = Arc<App>;

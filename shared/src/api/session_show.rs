@@ -1,0 +1,39 @@
+//! `POST /session/show`: the enriched session, its attributes and newest events, in one query.
+
+use serde_json::{Map, Value, json};
+
+use super::RequestCtx;
+use crate::app::App;
+use crate::error::Error;
+use crate::model::requests::SessionShowRequest;
+use crate::model::views;
+use crate::store::repo::SESSION_EVENTS_LIMIT;
+
+pub async fn handle(
+    app: &App,
+    ctx: &RequestCtx,
+    body: &Map<String, Value>,
+) -> Result<Value, Error> {
+    let req = SessionShowRequest::parse(body)?;
+    let found = app
+        .store
+        .session_with_events(&ctx.project, &req.uuid)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no session {}", req.uuid)))?;
+    let events: Vec<Value> = found.events.iter().map(views::session_event).collect();
+    let count = events.len();
+    Ok(json!({
+        "success": true,
+        "data": {
+            "session": views::session(&found.session),
+            "attributes": views::session_attributes(&found.session),
+            "events": events,
+            "meta": {
+                "uuid": req.uuid.to_string(),
+                "events_limit": SESSION_EVENTS_LIMIT,
+                "events_count": count,
+                "sort": "desc",
+            },
+        }
+    }))
+}

@@ -1,0 +1,90 @@
+//! Typed configuration, read from the environment once per cold start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::validate::Limits;
+
+/// Settings shared by the Lambda functions and `atrack serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DynamoDB table (Lambda: required).
+    pub table_name: Option<String>,
+    /// SQS queue for enrichment jobs; without it init enriches synchronously.
+    pub queue_url: Option<String>,
+    pub geoip_city_db: Option<PathBuf>,
+    pub geoip_asn_db: Option<PathBuf>,
+    /// `json` for CloudWatch, anything else for readable text.
+    pub log_format: String,
+    /// Take the client IP from X-Forwarded-For (only behind a proxy you control).
+    pub trust_forwarded_for: bool,
+    /// How long a resolved API key is cached; bounds how late a revocation takes effect.
+    pub key_cache_ttl: Duration,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            table_name: None,
+            queue_url: None,
+            geoip_city_db: None,
+            geoip_asn_db: None,
+            log_format: "text".into(),
+            trust_forwarded_for: false,
+            key_cache_ttl: Duration::from_secs(60),
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// Reads every variable and reports all problems at once.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let mut config = Config {
+            table_name: var("TABLE_NAME"),
+            queue_url: var("QUEUE_URL"),
+            geoip_city_db: var("GEOIP_CITY_DB").map(PathBuf::from),
+            geoip_asn_db: var("GEOIP_ASN_DB").map(PathBuf::from),
+            log_format: var("LOG_FORMAT").unwrap_or_else(|| "text".into()),
+            ..Config::default()
+        };
+        let mut number = |name: &str| -> Option<u64> {
+            let text = var(name)?;
+            match text.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.push(format!("{name} must be a whole number, got {text:?}"));
+                    None
+                }
+            }
+        };
+        if let Some(n) = number("ATRACK_MAX_BODY_BYTES") {
+            config.limits.max_body_bytes = n as usize;
+        }
+        if let Some(n) = number("ATRACK_KEY_CACHE_TTL_SECS") {
+            config.key_cache_ttl = Duration::from_secs(n.min(60));
+        }
+        match var("ATRACK_TRUST_FORWARDED_FOR").as_deref() {
+            None | Some("0" | "false" | "no") => {}
+            Some("1" | "true" | "yes") => config.trust_forwarded_for = true,
+            Some(other) => problems.push(format!(
+                "ATRACK_TRUST_FORWARDED_FOR must be true or false, got {other:?}"
+            )),
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+}

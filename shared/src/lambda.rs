@@ -1,0 +1,35 @@
+//! Lambda entry points: an HTTP function runs the router limited to its own route; the enrich
+//! function consumes SQS batches and reports partial batch failures.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+use crate::api::{Route, router};
+use crate::app::App;
+use crate::worker::process_sqs_batch;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn build_app() -> Result<Arc<App>, BoxError> {
+    let json = std::env::var("LOG_FORMAT").map_or(true, |f| f != "text");
+    crate::telemetry::init(json);
+    Ok(Arc::new(App::from_lambda_env().await?))
+}
+
+/// Runs one HTTP endpoint as a Lambda function behind API Gateway.
+pub async fn run_http(route: Route) -> Result<(), BoxError> {
+    let app = build_app().await?;
+    lambda_http::run(router(app, &[route])).await
+}
+
+/// Runs the SQS consumer that enriches queued inits.
+pub async fn run_enrich() -> Result<(), BoxError> {
+    let app = build_app().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        async move { Ok::<SqsBatchResponse, BoxError>(process_sqs_batch(&app, event.payload).await) }
+    }))
+    .await
+}

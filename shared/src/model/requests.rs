@@ -1,0 +1,511 @@
+//! Request decoding: a JSON body becomes a typed, validated request, or a list of field-level
+//! errors. Unknown fields are ignored, so newer SDKs keep working.
+
+use serde_json::{Map, Value};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, FieldError};
+use crate::validate::{
+    Attributes, EventId, EventName, Limits, SessionUuid, check_value, parse_timestamp,
+};
+
+/// Parses the body as a JSON object. Bodies are JSON whatever the Content-Type says
+/// (`navigator.sendBeacon` sends text/plain).
+pub fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::MissingBody);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::MalformedBody(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(Error::MalformedBody(e.to_string())),
+    }
+}
+
+/// Collects field errors while reading an object, so one response lists every problem.
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    prefix: &'a str,
+    pub errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(map: &'a Map<String, Value>, prefix: &'a str) -> Self {
+        Fields {
+            map,
+            prefix,
+            errors: Vec::new(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    /// A present, non-null value.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn error(&mut self, name: &str, message: impl Into<String>) {
+        let path = self.path(name);
+        self.errors.push(FieldError::new(path, message));
+    }
+
+    pub fn string(&mut self, name: &str) -> Option<&'a str> {
+        match self.get(name) {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.error(name, "must be a string");
+                None
+            }
+        }
+    }
+
+    pub fn required_string(&mut self, name: &str) -> Option<&'a str> {
+        if self.get(name).is_none() {
+            self.error(name, "is required");
+            return None;
+        }
+        self.string(name)
+    }
+
+    pub fn object(&mut self, name: &str) -> Option<&'a Map<String, Value>> {
+        match self.get(name) {
+            None => None,
+            Some(Value::Object(m)) => Some(m),
+            Some(_) => {
+                self.error(name, "must be an object");
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, name: &str) -> Option<bool> {
+        match self.get(name) {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.error(name, "must be a boolean");
+                None
+            }
+        }
+    }
+
+    /// A positive integer; also accepts its decimal text, as form-minded SDKs send it.
+    pub fn positive_int(&mut self, name: &str, max: Option<u64>) -> Option<u64> {
+        let value = self.get(name)?;
+        let parsed = match value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(n) if n >= 1 && max.is_none_or(|m| n <= m) => Some(n),
+            _ => {
+                let message = match max {
+                    Some(m) => format!("must be an integer from 1 to {m}"),
+                    None => "must be an integer of at least 1".to_owned(),
+                };
+                self.error(name, message);
+                None
+            }
+        }
+    }
+
+    pub fn uuid(&mut self, name: &str) -> Option<SessionUuid> {
+        let text = self.string(name)?;
+        match SessionUuid::parse(text) {
+            Ok(u) => Some(u),
+            Err(message) => {
+                self.error(name, message);
+                None
+            }
+        }
+    }
+
+    pub fn attributes(&mut self, name: &str, limits: &Limits) -> Option<Attributes> {
+        let value = self.get(name)?;
+        let path = self.path(name);
+        match Attributes::parse(value, &path, limits) {
+            Ok(a) => Some(a),
+            Err(errors) => {
+                self.errors.extend(errors);
+                None
+            }
+        }
+    }
+
+    /// Fails with every collected error, or hands back the value built from the fields.
+    pub fn finish<T>(self, build: impl FnOnce() -> T) -> Result<T, Error> {
+        if self.errors.is_empty() {
+            Ok(build())
+        } else {
+            Err(Error::Validation(self.errors))
+        }
+    }
+}
+
+/// Truncates to at most `max` bytes on a character boundary: URLs and user agents are capped,
+/// never rejected.
+pub fn cap(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// `context.url` as sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UrlContext {
+    pub href: Option<String>,
+    pub raw: Option<String>,
+    pub path: Option<String>,
+    pub query: Option<String>,
+    pub hash: Option<String>,
+    pub referer: Option<String>,
+    pub source_url: Option<String>,
+}
+
+/// `context.client` as sent: the IP and user agent pulled out, everything else kept as given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientContext {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub other: Map<String, Value>,
+}
+
+/// Expected JSON kinds of the documented client fields; others are kept if storable.
+fn client_field_kind(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "locale"
+        | "language"
+        | "timezone"
+        | "platform"
+        | "connectionType"
+        | "connectionEffectiveType" => "string",
+        "languages" => "array of strings",
+        "timezoneOffsetMinutes"
+        | "screenWidth"
+        | "screenHeight"
+        | "viewportWidth"
+        | "viewportHeight"
+        | "pixelRatio"
+        | "colorDepth"
+        | "touchPoints"
+        | "deviceMemoryGb"
+        | "hardwareConcurrency"
+        | "connectionDownlinkMbps"
+        | "connectionRttMs" => "number",
+        "cookiesEnabled" => "boolean",
+        _ => return None,
+    })
+}
+
+fn kind_matches(kind: &str, value: &Value) -> bool {
+    match kind {
+        "string" => value.is_string(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array of strings" => value
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string)),
+        _ => false,
+    }
+}
+
+/// A validated `POST /init`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InitRequest {
+    pub uuid: Option<SessionUuid>,
+    pub url: UrlContext,
+    pub client: ClientContext,
+    pub user_attributes: Option<Attributes>,
+    pub custom_data: Option<Attributes>,
+    pub synchronous: bool,
+}
+
+impl InitRequest {
+    pub fn parse(body: &Map<String, Value>, limits: &Limits) -> Result<Self, Error> {
+        let mut f = Fields::new(body, "");
+        let uuid = f.uuid("uuid");
+        let synchronous = f.bool("synchronous").unwrap_or(false);
+        let custom_data = f.attributes("custom_data", limits);
+        let mut url = UrlContext::default();
+        let mut client = ClientContext::default();
+        let mut user_attributes = None;
+        let context = f.object("context");
+        if let Some(context) = context {
+            let mut c = Fields::new(context, "context");
+            if let Some(u) = c.object("url") {
+                let mut uf = Fields::new(u, "context.url");
+                let mut take =
+                    |name: &str| uf.string(name).map(|s| cap(s, limits.max_string_bytes));
+                url = UrlContext {
+                    href: take("href"),
+                    raw: take("raw"),
+                    path: take("path"),
+                    query: take("query"),
+                    hash: take("hash"),
+                    referer: take("referer"),
+                    source_url: take("source_url"),
+                };
+                c.errors.extend(uf.errors);
+            }
+            if let Some(cl) = c.object("client") {
+                let mut cf = Fields::new(cl, "context.client");
+                client.ip_address = cf.string("ipAddress").map(|s| cap(s.trim(), 64));
+                client.user_agent = cf
+                    .string("userAgent")
+                    .map(|s| cap(s, limits.max_string_bytes));
+                for (name, value) in cl {
+                    if matches!(name.as_str(), "ipAddress" | "userAgent") || value.is_null() {
+                        continue;
+                    }
+                    if let Some(kind) = client_field_kind(name)
+                        && !kind_matches(kind, value)
+                    {
+                        cf.error(name, format!("must be a {kind}"));
+                        continue;
+                    }
+                    let path = format!("context.client.{name}");
+                    let chars = name.chars().count();
+                    if chars == 0 || chars > limits.max_key_chars {
+                        cf.error(name, "field names must be 1 to 128 characters");
+                        continue;
+                    }
+                    check_value(value, &path, 1, limits, &mut cf.errors);
+                    client.other.insert(name.clone(), value.clone());
+                }
+                c.errors.extend(cf.errors);
+            }
+            if let Some(user) = c.object("user") {
+                let mut uf = Fields::new(user, "context.user");
+                user_attributes = uf.attributes("attributes", limits);
+                c.errors.extend(uf.errors);
+            }
+            f.errors.extend(c.errors);
+        }
+        f.finish(|| InitRequest {
+            uuid,
+            url,
+            client,
+            user_attributes,
+            custom_data,
+            synchronous,
+        })
+    }
+}
+
+/// A validated `POST /attributes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributesRequest {
+    pub uuid: SessionUuid,
+    pub attributes: Attributes,
+    pub replace: bool,
+}
+
+impl AttributesRequest {
+    pub fn parse(body: &Map<String, Value>, limits: &Limits) -> Result<Self, Error> {
+        let mut f = Fields::new(body, "");
+        let uuid = required_uuid(&mut f);
+        let replace = f.bool("replace").unwrap_or(false);
+        let attributes = if f.get("attributes").is_none() {
+            f.error("attributes", "is required");
+            None
+        } else {
+            f.attributes("attributes", limits)
+        };
+        match (uuid, attributes) {
+            (Some(uuid), Some(attributes)) => f.finish(|| AttributesRequest {
+                uuid,
+                attributes,
+                replace,
+            }),
+            _ => Err(Error::Validation(f.errors)),
+        }
+    }
+}
+
+fn required_uuid(f: &mut Fields<'_>) -> Option<SessionUuid> {
+    if f.get("uuid").is_none() {
+        f.error("uuid", "is required");
+        return None;
+    }
+    f.uuid("uuid")
+}
+
+/// A validated `POST /event`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRequest {
+    pub uuid: SessionUuid,
+    pub name: EventName,
+    pub attributes: Attributes,
+    pub occurred_at: Timestamp,
+    pub event_id: Option<EventId>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl EventRequest {
+    pub fn parse(
+        body: &Map<String, Value>,
+        now: Timestamp,
+        limits: &Limits,
+    ) -> Result<Self, Error> {
+        let mut f = Fields::new(body, "");
+        let uuid = required_uuid(&mut f);
+        let name = match f.required_string("event") {
+            Some(text) => match EventName::parse(text, limits) {
+                Ok(n) => Some(n),
+                Err(message) => {
+                    f.error("event", message);
+                    None
+                }
+            },
+            None => None,
+        };
+        let attributes = f.attributes("attributes", limits).unwrap_or_default();
+        let occurred_at = match f.get("timestamp") {
+            None => now,
+            Some(v) => match parse_timestamp(v, now, limits) {
+                Ok(t) => t,
+                Err(message) => {
+                    f.error("timestamp", message);
+                    now
+                }
+            },
+        };
+        let event_id = match f.string("event_id") {
+            Some(text) => match EventId::parse(text) {
+                Ok(id) => Some(id),
+                Err(message) => {
+                    f.error("event_id", message);
+                    None
+                }
+            },
+            None => None,
+        };
+        let (mut ip_address, mut user_agent) = (None, None);
+        if let Some(context) = f.object("context") {
+            let mut c = Fields::new(context, "context");
+            if let Some(client) = c.object("client") {
+                let mut cf = Fields::new(client, "context.client");
+                ip_address = cf.string("ipAddress").map(|s| cap(s.trim(), 64));
+                user_agent = cf
+                    .string("userAgent")
+                    .map(|s| cap(s, limits.max_string_bytes));
+                c.errors.extend(cf.errors);
+            }
+            f.errors.extend(c.errors);
+        }
+        match (uuid, name) {
+            (Some(uuid), Some(name)) => f.finish(|| EventRequest {
+                uuid,
+                name,
+                attributes,
+                occurred_at,
+                event_id,
+                ip_address,
+                user_agent,
+            }),
+            _ => Err(Error::Validation(f.errors)),
+        }
+    }
+}
+
+/// A validated `POST /session/show`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionShowRequest {
+    pub uuid: SessionUuid,
+}
+
+impl SessionShowRequest {
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
+        let mut f = Fields::new(body, "");
+        match required_uuid(&mut f) {
+            Some(uuid) => f.finish(|| SessionShowRequest { uuid }),
+            None => Err(Error::Validation(f.errors)),
+        }
+    }
+}
+
+/// Sort order of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Asc,
+    Desc,
+}
+
+impl Sort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Asc => "asc",
+            Sort::Desc => "desc",
+        }
+    }
+}
+
+/// A validated `POST /event/show`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventShowRequest {
+    pub name: EventName,
+    pub page: u64,
+    pub per_page: u32,
+    pub sort: Sort,
+    pub cursor: Option<String>,
+}
+
+impl EventShowRequest {
+    pub fn parse(body: &Map<String, Value>, limits: &Limits) -> Result<Self, Error> {
+        let mut f = Fields::new(body, "");
+        let name = match f.required_string("name") {
+            Some(text) => match EventName::parse(text, limits) {
+                Ok(n) => Some(n),
+                Err(message) => {
+                    f.error("name", message);
+                    None
+                }
+            },
+            None => None,
+        };
+        let page = f.positive_int("page", Some(1_000_000_000)).unwrap_or(1);
+        let per_page = f
+            .positive_int("per_page", Some(u64::from(limits.max_per_page)))
+            .map_or(25, |n| n as u32);
+        let sort = match f.string("sort") {
+            None => Sort::Desc,
+            Some(s) if s.eq_ignore_ascii_case("desc") => Sort::Desc,
+            Some(s) if s.eq_ignore_ascii_case("asc") => Sort::Asc,
+            Some(_) => {
+                f.error("sort", "must be \"asc\" or \"desc\"");
+                Sort::Desc
+            }
+        };
+        let cursor = f
+            .string("cursor")
+            .or_else(|| f.string("next_cursor"))
+            .map(str::to_owned);
+        match name {
+            Some(name) => f.finish(|| EventShowRequest {
+                name,
+                page,
+                per_page,
+                sort,
+                cursor,
+            }),
+            None => Err(Error::Validation(f.errors)),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Stored items to the reference's response shapes, field order included.
+
+use serde_json::{Map, Value, json};
+
+use crate::store::item::{Item, get_json};
+
+/// Session fields in the reference's order. Map-valued fields read `{}` rather than `null` when
+/// nothing is stored yet, so SDK code like `session.utm_data.utm_source` never meets a null.
+const SESSION_FIELDS: &[(&str, bool)] = &[
+    ("id", false),
+    ("uuid", false),
+    ("url_data", true),
+    ("utm_data", true),
+    ("query_params", true),
+    ("click_ids", true),
+    ("source", false),
+    ("medium", false),
+    ("referer", false),
+    ("ip_address", false),
+    ("ip_data", true),
+    ("device_data", true),
+    ("client_attributes", true),
+    ("user_attributes", true),
+    ("custom_data", true),
+    ("first_touch", true),
+    ("created_at", false),
+    ("updated_at", false),
+];
+
+pub fn session(item: &Item) -> Value {
+    let mut out = Map::new();
+    for (name, is_map) in SESSION_FIELDS {
+        let value = match get_json(item, name) {
+            Value::Null if *is_map => json!({}),
+            v => v,
+        };
+        out.insert((*name).to_owned(), value);
+    }
+    Value::Object(out)
+}
+
+/// The session's attribute map (set through `POST /attributes`).
+pub fn session_attributes(item: &Item) -> Value {
+    match get_json(item, "attributes") {
+        Value::Null => json!({}),
+        v => v,
+    }
+}
+
+fn pick(item: &Item, fields: &[&str]) -> Value {
+    Value::Object(
+        fields
+            .iter()
+            .map(|name| {
+                let value = match (*name, get_json(item, name)) {
+                    ("attributes", Value::Null) => json!({}),
+                    (_, v) => v,
+                };
+                ((*name).to_owned(), value)
+            })
+            .collect(),
+    )
+}
+
+/// An event as session/show lists it.
+pub fn session_event(item: &Item) -> Value {
+    pick(item, &["id", "uuid", "name", "attributes", "occurred_at"])
+}
+
+/// An event as event/show lists it.
+pub fn event_row(item: &Item) -> Value {
+    pick(
+        item,
+        &[
+            "id",
+            "session_id",
+            "uuid",
+            "name",
+            "attributes",
+            "ip_address",
+            "user_agent",
+            "occurred_at",
+            "created_at",
+            "updated_at",
+        ],
+    )
+}

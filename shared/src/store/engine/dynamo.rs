@@ -1,0 +1,509 @@
+//! The DynamoDB engine: the `Table` contract over aws-sdk-dynamodb.
+//!
+//! Typed updates become update expressions with every name and value bound as a placeholder, so
+//! user-chosen attribute names (`a.b`, `#x`, `$y`, `k:v`) can never change an expression's
+//! meaning. A map merge writes `#map.#key` paths, which DynamoDB accepts only when the map
+//! exists; the first write to an item therefore creates the map in a separate step.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType,
+    TimeToLiveSpecification, WriteRequest,
+};
+
+use crate::store::item::{Attr, Item};
+use crate::store::keys::TABLE;
+use crate::store::table::{
+    Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp, Write,
+};
+
+/// A DynamoDB table reached through one shared client.
+#[derive(Clone)]
+pub struct DynamoTable {
+    client: Client,
+    table: String,
+}
+
+impl DynamoTable {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoTable {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn name(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table from `keys::TABLE` (on-demand, with its GSI and TTL) and waits until it
+    /// is active. Succeeds without change when the table already exists.
+    pub async fn create_table(&self) -> StoreResult<bool> {
+        let mut attrs = vec![TABLE.partition_key, TABLE.sort_key];
+        let mut request = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key_schema(TABLE.partition_key, KeyType::Hash)?)
+            .key_schema(key_schema(TABLE.sort_key, KeyType::Range)?);
+        for index in TABLE.indexes {
+            attrs.push(index.partition_key);
+            attrs.push(index.sort_key);
+            request = request.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index.name)
+                    .key_schema(key_schema(index.partition_key, KeyType::Hash)?)
+                    .key_schema(key_schema(index.sort_key, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(build_error)?,
+            );
+        }
+        for name in attrs {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(build_error)?,
+            );
+        }
+        match request.send().await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => return Ok(false),
+            Err(e) => return Err(classify(e)),
+        }
+        // Wait for ACTIVE; DynamoDB Local is immediate, AWS takes seconds.
+        for _ in 0..120 {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(classify)?;
+            let active = described
+                .table()
+                .and_then(|t| t.table_status())
+                .is_some_and(|s| s.as_str() == "ACTIVE");
+            if active {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TABLE.ttl_attribute)
+                    .enabled(true)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(true)
+    }
+}
+
+fn key_schema(name: &str, key_type: KeyType) -> StoreResult<KeySchemaElement> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .map_err(build_error)
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Rejected(e.to_string())
+}
+
+/// Sorts an SDK failure into what the caller can do about it.
+fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(Box::new(err))
+        }
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "ResourceNotFoundException",
+            ) => StoreError::Unavailable(Box::new(err)),
+            Some("ValidationException") => {
+                StoreError::Rejected(service.err().message().unwrap_or("invalid").to_owned())
+            }
+            _ => StoreError::Internal(Box::new(err)),
+        },
+        _ => StoreError::Internal(Box::new(err)),
+    }
+}
+
+pub(crate) fn to_av(attr: &Attr) -> AttributeValue {
+    match attr {
+        Attr::S(s) => AttributeValue::S(s.clone()),
+        Attr::N(n) => AttributeValue::N(n.clone()),
+        Attr::Bool(b) => AttributeValue::Bool(*b),
+        Attr::Null => AttributeValue::Null(true),
+        Attr::L(items) => AttributeValue::L(items.iter().map(to_av).collect()),
+        Attr::M(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()),
+    }
+}
+
+pub(crate) fn from_av(value: &AttributeValue) -> Attr {
+    match value {
+        AttributeValue::S(s) => Attr::S(s.clone()),
+        AttributeValue::N(n) => Attr::N(n.clone()),
+        AttributeValue::Bool(b) => Attr::Bool(*b),
+        AttributeValue::L(items) => Attr::L(items.iter().map(from_av).collect()),
+        AttributeValue::M(map) => {
+            Attr::M(map.iter().map(|(k, v)| (k.clone(), from_av(v))).collect())
+        }
+        // Sets and binary values are never written by this project.
+        _ => Attr::Null,
+    }
+}
+
+fn to_item(map: &HashMap<String, AttributeValue>) -> Item {
+    map.iter().map(|(k, v)| (k.clone(), from_av(v))).collect()
+}
+
+fn to_map(item: &Item) -> HashMap<String, AttributeValue> {
+    item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()
+}
+
+fn key_map(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            TABLE.partition_key.to_owned(),
+            AttributeValue::S(key.pk.clone()),
+        ),
+        (TABLE.sort_key.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// An expression under construction: every name and value goes through a placeholder.
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn name(&mut self, name: &str) -> String {
+        let placeholder = format!("#n{}", self.names.len());
+        self.names.insert(placeholder.clone(), name.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn condition(&mut self, condition: &Condition) -> String {
+        let pk = self.name(TABLE.partition_key);
+        match condition {
+            Condition::Exists => format!("attribute_exists({pk})"),
+            Condition::NotExists => format!("attribute_not_exists({pk})"),
+            Condition::AbsentOrAtMost(attr, bound) => {
+                let a = self.name(attr);
+                let v = self.value(AttributeValue::N(bound.to_string()));
+                format!("attribute_not_exists({a}) OR {a} <= {v}")
+            }
+            Condition::Equals(attr, value) => {
+                let a = self.name(attr);
+                let v = self.value(to_av(value));
+                format!("attribute_exists({pk}) AND {a} = {v}")
+            }
+        }
+    }
+
+    /// `SET`/`ADD`/`REMOVE` clauses for the operations.
+    fn update(&mut self, ops: &[UpdateOp]) -> String {
+        let (mut set, mut add, mut remove) = (Vec::new(), Vec::new(), Vec::new());
+        for op in ops {
+            match op {
+                UpdateOp::Set(attr, value) => {
+                    let a = self.name(attr);
+                    let v = self.value(to_av(value));
+                    set.push(format!("{a} = {v}"));
+                }
+                UpdateOp::SetIfAbsent(attr, value) => {
+                    let a = self.name(attr);
+                    let v = self.value(to_av(value));
+                    set.push(format!("{a} = if_not_exists({a}, {v})"));
+                }
+                UpdateOp::MergeMap(attr, entries) => {
+                    let a = self.name(attr);
+                    for (key, value) in entries {
+                        let k = self.name(key);
+                        let v = self.value(to_av(value));
+                        set.push(format!("{a}.{k} = {v}"));
+                    }
+                }
+                UpdateOp::Add(attr, delta) => {
+                    let a = self.name(attr);
+                    let v = self.value(AttributeValue::N(delta.to_string()));
+                    add.push(format!("{a} {v}"));
+                }
+                UpdateOp::Remove(attr) => {
+                    let a = self.name(attr);
+                    remove.push(a);
+                }
+            }
+        }
+        let mut clauses = Vec::new();
+        if !set.is_empty() {
+            clauses.push(format!("SET {}", set.join(", ")));
+        }
+        if !add.is_empty() {
+            clauses.push(format!("ADD {}", add.join(", ")));
+        }
+        if !remove.is_empty() {
+            clauses.push(format!("REMOVE {}", remove.join(", ")));
+        }
+        clauses.join(" ")
+    }
+}
+
+impl DynamoTable {
+    async fn update_once(
+        &self,
+        update: &Update,
+        ops: &[UpdateOp],
+        maps_must_exist: &[&str],
+    ) -> StoreResult<Item> {
+        let mut expr = Expr::default();
+        let update_expression = expr.update(ops);
+        let mut conditions = Vec::new();
+        if let Some(c) = &update.condition {
+            conditions.push(format!("({})", expr.condition(c)));
+        }
+        for map in maps_must_exist {
+            let m = expr.name(map);
+            conditions.push(format!("attribute_exists({m})"));
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(&update.key)))
+            .update_expression(update_expression)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if !conditions.is_empty() {
+            request = request.condition_expression(conditions.join(" AND "));
+        }
+        if !expr.values.is_empty() {
+            request = request.set_expression_attribute_values(Some(expr.values));
+        }
+        let output = request
+            .set_expression_attribute_names(Some(expr.names))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.attributes().map(to_item).unwrap_or_default())
+    }
+}
+
+impl Table for DynamoTable {
+    async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.item().map(to_item))
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_map(&item)));
+        if let Some(c) = &condition {
+            let mut expr = Expr::default();
+            request = request.condition_expression(expr.condition(c));
+            if !expr.values.is_empty() {
+                request = request.set_expression_attribute_values(Some(expr.values));
+            }
+            request = request.set_expression_attribute_names(Some(expr.names));
+        }
+        request.send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn update(&self, update: Update) -> StoreResult<Item> {
+        let maps: Vec<&str> = update
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                UpdateOp::MergeMap(attr, entries) if !entries.is_empty() => Some(attr.as_str()),
+                _ => None,
+            })
+            .collect();
+        if maps.is_empty() {
+            return self.update_once(&update, &update.ops, &[]).await;
+        }
+        match self.update_once(&update, &update.ops, &maps).await {
+            Err(StoreError::ConditionFailed) => {
+                // Either a map is missing or the caller's condition failed. Create the missing
+                // maps under the caller's condition (a no-op for maps that exist), then retry.
+                let create: Vec<UpdateOp> = maps
+                    .iter()
+                    .map(|m| UpdateOp::SetIfAbsent((*m).to_owned(), Attr::M(BTreeMap::new())))
+                    .collect();
+                self.update_once(&update, &create, &[]).await?;
+                self.update_once(&update, &update.ops, &[]).await
+            }
+            other => other,
+        }
+    }
+
+    async fn delete(&self, key: &Key) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn query(&self, query: Query) -> StoreResult<Page> {
+        let (pk_attr, sk_attr) = match query.index {
+            None => (TABLE.partition_key, TABLE.sort_key),
+            Some(name) => {
+                let index = TABLE
+                    .indexes
+                    .iter()
+                    .find(|i| i.name == name)
+                    .ok_or_else(|| StoreError::Rejected(format!("unknown index {name}")))?;
+                (index.partition_key, index.sort_key)
+            }
+        };
+        let mut expr = Expr::default();
+        let p = expr.name(pk_attr);
+        let pv = expr.value(AttributeValue::S(query.partition.clone()));
+        let mut key_condition = format!("{p} = {pv}");
+        match &query.range {
+            SortRange::All => {}
+            SortRange::BeginsWith(prefix) => {
+                let s = expr.name(sk_attr);
+                let v = expr.value(AttributeValue::S(prefix.clone()));
+                key_condition.push_str(&format!(" AND begins_with({s}, {v})"));
+            }
+            SortRange::AtLeast(lower) => {
+                let s = expr.name(sk_attr);
+                let v = expr.value(AttributeValue::S(lower.clone()));
+                key_condition.push_str(&format!(" AND {s} >= {v}"));
+            }
+        }
+        let mut items = Vec::new();
+        let mut start = query.start_after.as_ref().map(to_map);
+        // DynamoDB stops a page at 1 MB; keep going until the limit is met or the data ends.
+        loop {
+            let want = query.limit - items.len();
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(query.index.map(str::to_owned))
+                .key_condition_expression(&key_condition)
+                .set_expression_attribute_names(Some(expr.names.clone()))
+                .set_expression_attribute_values(Some(expr.values.clone()))
+                .scan_index_forward(query.ascending)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(output.items().iter().map(to_item));
+            match output.last_evaluated_key() {
+                Some(last) if items.len() < query.limit => start = Some(last.clone()),
+                Some(last) => {
+                    return Ok(Page {
+                        items,
+                        last: Some(to_item(last)),
+                    });
+                }
+                None => return Ok(Page { items, last: None }),
+            }
+        }
+    }
+
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
+        let requests: Vec<WriteRequest> = writes
+            .into_iter()
+            .map(|w| match w {
+                Write::Put(item) => PutRequest::builder()
+                    .set_item(Some(to_map(&item)))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build()),
+                Write::Delete(key) => DeleteRequest::builder()
+                    .set_key(Some(key_map(&key)))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build()),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(build_error)?;
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut backoff = std::time::Duration::from_millis(20);
+            for attempt in 0.. {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                pending = output
+                    .unprocessed_items()
+                    .and_then(|m| m.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 8 {
+                    return Err(StoreError::Unavailable(
+                        "unprocessed batch items after retries".into(),
+                    ));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Ok(())
+    }
+}

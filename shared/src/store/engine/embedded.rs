@@ -1,0 +1,448 @@
+//! The embedded engine: redb, an ACID store in one file, laid out so that queries behave exactly
+//! like DynamoDB's. Items live in one ordered table keyed by (PK, SK); the GSI is a second ordered
+//! table keyed by (GSI1PK, GSI1SK, PK, SK), maintained in the same transaction as the item.
+//!
+//! Writes go through one writer thread that applies every queued write in a single transaction
+//! and commits once (group commit): each caller is answered only after the fsync that made its
+//! write durable, yet concurrent writers share that fsync instead of paying one each. Reads use
+//! redb's MVCC snapshots directly and never wait for the writer.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::thread;
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::oneshot;
+
+use crate::store::item::{Item, get_s};
+use crate::store::keys::{GSI1, TABLE};
+use crate::store::table::{
+    Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, Write,
+    apply_ops, condition_holds,
+};
+
+const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
+const GSI1_TABLE: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi1");
+
+/// How many queued writes one transaction takes at most, bounding a commit's latency.
+const MAX_GROUP: usize = 1024;
+
+enum Job {
+    Put(Item, Option<Condition>),
+    Update(Update),
+    Delete(Key),
+    Batch(Vec<Write>),
+}
+
+type Reply = oneshot::Sender<StoreResult<Option<Item>>>;
+
+/// A redb database file served through a group-committing writer thread.
+#[derive(Clone)]
+pub struct EmbeddedTable {
+    db: Arc<Database>,
+    jobs: mpsc::Sender<(Job, Reply)>,
+}
+
+fn internal(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Internal(Box::new(e))
+}
+
+impl EmbeddedTable {
+    /// Opens (or creates) the database file and starts its writer thread.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(internal)?;
+        }
+        let db = Arc::new(Database::create(path).map_err(internal)?);
+        // Create both tables up front so that readers never meet a missing table.
+        let txn = db.begin_write().map_err(internal)?;
+        txn.open_table(ITEMS).map_err(internal)?;
+        txn.open_table(GSI1_TABLE).map_err(internal)?;
+        txn.commit().map_err(internal)?;
+
+        let (tx, rx) = mpsc::channel::<(Job, Reply)>();
+        let writer_db = db.clone();
+        thread::Builder::new()
+            .name("atrack-embedded-writer".into())
+            .spawn(move || writer_loop(&writer_db, &rx))
+            .map_err(internal)?;
+        Ok(EmbeddedTable { db, jobs: tx })
+    }
+
+    async fn submit(&self, job: Job) -> StoreResult<Option<Item>> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send((job, tx))
+            .map_err(|_| StoreError::Internal("embedded writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("embedded writer dropped a write".into()))?
+    }
+
+    fn read_item(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ITEMS).map_err(internal)?;
+        match table.get((pk, sk)).map_err(internal)? {
+            Some(bytes) => Ok(Some(decode(bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> StoreResult<Item> {
+    serde_json::from_slice(bytes).map_err(internal)
+}
+
+fn encode(item: &Item) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(item).map_err(internal)
+}
+
+fn item_key(item: &Item) -> StoreResult<Key> {
+    match (
+        get_s(item, TABLE.partition_key),
+        get_s(item, TABLE.sort_key),
+    ) {
+        (Some(pk), Some(sk)) => Ok(Key::new(pk, sk)),
+        _ => Err(StoreError::Rejected("item without string PK and SK".into())),
+    }
+}
+
+/// The GSI entry an item belongs in, if it carries both index keys.
+fn index_entry(item: &Item) -> Option<(&str, &str)> {
+    let index = TABLE.indexes.iter().find(|i| i.name == GSI1)?;
+    Some((
+        get_s(item, index.partition_key)?,
+        get_s(item, index.sort_key)?,
+    ))
+}
+
+fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        let committed = (|| -> StoreResult<()> {
+            let mut txn = db.begin_write().map_err(internal)?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(internal)?;
+            {
+                let mut items = txn.open_table(ITEMS).map_err(internal)?;
+                let mut gsi = txn.open_table(GSI1_TABLE).map_err(internal)?;
+                let mut writer = Writer {
+                    items: &mut items,
+                    gsi: &mut gsi,
+                };
+                for (job, reply) in group.drain(..) {
+                    replies.push((writer.apply(job), reply));
+                }
+            }
+            txn.commit().map_err(internal)
+        })();
+        match committed {
+            Ok(()) => {
+                for (result, reply) in replies {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "embedded commit failed");
+                let message = e.to_string();
+                for (_, reply) in replies {
+                    let _ = reply.send(Err(StoreError::Internal(message.clone().into())));
+                }
+                for (_, reply) in group {
+                    let _ = reply.send(Err(StoreError::Internal(message.clone().into())));
+                }
+            }
+        }
+    }
+}
+
+struct Writer<'a, 'txn> {
+    items: &'a mut redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    gsi: &'a mut redb::Table<'txn, (&'static str, &'static str, &'static str, &'static str), ()>,
+}
+
+impl Writer<'_, '_> {
+    fn apply(&mut self, job: Job) -> StoreResult<Option<Item>> {
+        match job {
+            Job::Put(item, condition) => {
+                let key = item_key(&item)?;
+                let current = self.load(&key)?;
+                if let Some(c) = &condition
+                    && !condition_holds(c, current.as_ref())
+                {
+                    return Err(StoreError::ConditionFailed);
+                }
+                self.store(&key, current.as_ref(), &item)?;
+                Ok(None)
+            }
+            Job::Update(update) => {
+                let current = self.load(&update.key)?;
+                if let Some(c) = &update.condition
+                    && !condition_holds(c, current.as_ref())
+                {
+                    return Err(StoreError::ConditionFailed);
+                }
+                let mut next = current.clone().unwrap_or_default();
+                apply_ops(&mut next, &update.ops);
+                next.insert(TABLE.partition_key.into(), update.key.pk.as_str().into());
+                next.insert(TABLE.sort_key.into(), update.key.sk.as_str().into());
+                self.store(&update.key, current.as_ref(), &next)?;
+                Ok(Some(next))
+            }
+            Job::Delete(key) => {
+                let current = self.load(&key)?;
+                self.remove(&key, current.as_ref())?;
+                Ok(None)
+            }
+            Job::Batch(writes) => {
+                for write in writes {
+                    match write {
+                        Write::Put(item) => {
+                            let key = item_key(&item)?;
+                            let current = self.load(&key)?;
+                            self.store(&key, current.as_ref(), &item)?;
+                        }
+                        Write::Delete(key) => {
+                            let current = self.load(&key)?;
+                            self.remove(&key, current.as_ref())?;
+                        }
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn load(&self, key: &Key) -> StoreResult<Option<Item>> {
+        match self
+            .items
+            .get((key.pk.as_str(), key.sk.as_str()))
+            .map_err(internal)?
+        {
+            Some(bytes) => Ok(Some(decode(bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn store(&mut self, key: &Key, previous: Option<&Item>, item: &Item) -> StoreResult<()> {
+        let bytes = encode(item)?;
+        self.unindex(key, previous)?;
+        self.items
+            .insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())
+            .map_err(internal)?;
+        if let Some((gpk, gsk)) = index_entry(item) {
+            self.gsi
+                .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())
+                .map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &Key, previous: Option<&Item>) -> StoreResult<()> {
+        self.unindex(key, previous)?;
+        self.items
+            .remove((key.pk.as_str(), key.sk.as_str()))
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    fn unindex(&mut self, key: &Key, previous: Option<&Item>) -> StoreResult<()> {
+        if let Some((gpk, gsk)) = previous.and_then(index_entry) {
+            self.gsi
+                .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))
+                .map_err(internal)?;
+        }
+        Ok(())
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix`, if one exists:
+/// UTF-8 byte order is code point order, so bumping the last character is enough.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The sort-key interval a query covers, as (inclusive lower, exclusive upper).
+fn sort_bounds(range: &SortRange) -> (String, Option<String>) {
+    match range {
+        SortRange::All => (String::new(), None),
+        SortRange::BeginsWith(prefix) => (prefix.clone(), prefix_successor(prefix)),
+        SortRange::AtLeast(lower) => (lower.clone(), None),
+    }
+}
+
+impl Table for EmbeddedTable {
+    async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
+        self.read_item(&key.pk, &key.sk)
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
+        self.submit(Job::Put(item, condition)).await.map(|_| ())
+    }
+
+    async fn update(&self, update: Update) -> StoreResult<Item> {
+        self.submit(Job::Update(update))
+            .await?
+            .ok_or_else(|| StoreError::Internal("update returned no item".into()))
+    }
+
+    async fn delete(&self, key: &Key) -> StoreResult<()> {
+        self.submit(Job::Delete(key.clone())).await.map(|_| ())
+    }
+
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.submit(Job::Batch(writes)).await.map(|_| ())
+    }
+
+    async fn query(&self, query: Query) -> StoreResult<Page> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let items = txn.open_table(ITEMS).map_err(internal)?;
+        let (lo, hi) = sort_bounds(&query.range);
+        let mut out = Vec::new();
+        let mut more = false;
+        match query.index {
+            None => {
+                let pk = query.partition.as_str();
+                let pk_next = prefix_successor(pk).unwrap_or_default();
+                let mut lower = Bound::Included((pk, lo.as_str()));
+                let mut upper = match &hi {
+                    Some(hi) => Bound::Excluded((pk, hi.as_str())),
+                    None => Bound::Excluded((pk_next.as_str(), "")),
+                };
+                let start_sk = query
+                    .start_after
+                    .as_ref()
+                    .and_then(|s| get_s(s, TABLE.sort_key).map(str::to_owned));
+                if let Some(sk) = &start_sk {
+                    if query.ascending {
+                        lower = Bound::Excluded((pk, sk.as_str()));
+                    } else {
+                        upper = Bound::Excluded((pk, sk.as_str()));
+                    }
+                }
+                let range = items
+                    .range::<(&str, &str)>((lower, upper))
+                    .map_err(internal)?;
+                let iter: Box<dyn Iterator<Item = _>> = if query.ascending {
+                    Box::new(range)
+                } else {
+                    Box::new(range.rev())
+                };
+                for entry in iter {
+                    let (_, value) = entry.map_err(internal)?;
+                    if out.len() == query.limit {
+                        more = true;
+                        break;
+                    }
+                    out.push(decode(value.value())?);
+                }
+            }
+            Some(index_name) => {
+                let index = TABLE
+                    .indexes
+                    .iter()
+                    .find(|i| i.name == index_name)
+                    .ok_or_else(|| StoreError::Rejected(format!("unknown index {index_name}")))?;
+                let gsi = txn.open_table(GSI1_TABLE).map_err(internal)?;
+                let gpk = query.partition.as_str();
+                let gpk_next = prefix_successor(gpk).unwrap_or_default();
+                let start = query.start_after.as_ref().and_then(|s| {
+                    Some((
+                        get_s(s, index.sort_key)?.to_owned(),
+                        get_s(s, TABLE.partition_key)?.to_owned(),
+                        get_s(s, TABLE.sort_key)?.to_owned(),
+                    ))
+                });
+                let mut lower = Bound::Included((gpk, lo.as_str(), "", ""));
+                let mut upper = match &hi {
+                    Some(hi) => Bound::Excluded((gpk, hi.as_str(), "", "")),
+                    None => Bound::Excluded((gpk_next.as_str(), "", "", "")),
+                };
+                if let Some((gsk, pk, sk)) = &start {
+                    let after = (gpk, gsk.as_str(), pk.as_str(), sk.as_str());
+                    if query.ascending {
+                        lower = Bound::Excluded(after);
+                    } else {
+                        upper = Bound::Excluded(after);
+                    }
+                }
+                let range = gsi
+                    .range::<(&str, &str, &str, &str)>((lower, upper))
+                    .map_err(internal)?;
+                let iter: Box<dyn Iterator<Item = _>> = if query.ascending {
+                    Box::new(range)
+                } else {
+                    Box::new(range.rev())
+                };
+                for entry in iter {
+                    let (key, _) = entry.map_err(internal)?;
+                    if out.len() == query.limit {
+                        more = true;
+                        break;
+                    }
+                    let (_, _, pk, sk) = key.value();
+                    // The entry and its item are written in one transaction, so the item is
+                    // in this snapshot; a miss would mean corruption.
+                    let bytes = items
+                        .get((pk, sk))
+                        .map_err(internal)?
+                        .ok_or_else(|| StoreError::Internal("index entry without item".into()))?;
+                    out.push(decode(bytes.value())?);
+                }
+            }
+        }
+        let last = if more {
+            out.last().map(|item| key_attributes(item, query.index))
+        } else {
+            None
+        };
+        Ok(Page { items: out, last })
+    }
+}
+
+/// The key attributes DynamoDB would return as LastEvaluatedKey for an item.
+pub(crate) fn key_attributes(item: &Item, index: Option<&str>) -> Item {
+    let mut names = vec![TABLE.partition_key, TABLE.sort_key];
+    if let Some(index) = TABLE.indexes.iter().find(|i| Some(i.name) == index) {
+        names.push(index.partition_key);
+        names.push(index.sort_key);
+    }
+    names
+        .into_iter()
+        .filter_map(|n| item.get(n).map(|v| (n.to_owned(), v.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn prefix_successor_bounds_every_extension() {
+        assert_eq!(prefix_successor("EV#").as_deref(), Some("EV$"));
+        let next = prefix_successor("a\u{10FFFF}").unwrap();
+        assert_eq!(next, "b");
+        assert!(prefix_successor("").is_none());
+    }
+}

@@ -1,0 +1,142 @@
+//! The storage-neutral item: a map of attribute names to typed values, the same shape a
+//! DynamoDB item has, so both engines store exactly the same thing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One stored attribute value. Mirrors the DynamoDB types the project uses: numbers keep their
+/// decimal text so that `129.99` round-trips exactly through either engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Attr {
+    S(String),
+    N(String),
+    Bool(bool),
+    Null,
+    L(Vec<Attr>),
+    M(BTreeMap<String, Attr>),
+}
+
+/// A stored item: attribute name to value, including the key attributes.
+pub type Item = BTreeMap<String, Attr>;
+
+impl Attr {
+    pub fn s(value: impl Into<String>) -> Self {
+        Attr::S(value.into())
+    }
+
+    pub fn n(value: i64) -> Self {
+        Attr::N(value.to_string())
+    }
+
+    pub fn as_s(&self) -> Option<&str> {
+        match self {
+            Attr::S(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Attr::N(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_m(&self) -> Option<&BTreeMap<String, Attr>> {
+        match self {
+            Attr::M(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Converts a JSON value. Numbers keep serde_json's shortest exact text.
+    pub fn from_json(value: &serde_json::Value) -> Self {
+        use serde_json::Value as J;
+        match value {
+            J::Null => Attr::Null,
+            J::Bool(b) => Attr::Bool(*b),
+            J::Number(n) => Attr::N(n.to_string()),
+            J::String(s) => Attr::S(s.clone()),
+            J::Array(items) => Attr::L(items.iter().map(Attr::from_json).collect()),
+            J::Object(map) => Attr::M(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Attr::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Converts back to JSON. A number that does not parse (it never should: only
+    /// `from_json` and the engines produce them) degrades to its text rather than failing a read.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Attr::S(s) => J::String(s.clone()),
+            Attr::N(n) => parse_number(n).unwrap_or_else(|| J::String(n.clone())),
+            Attr::Bool(b) => J::Bool(*b),
+            Attr::Null => J::Null,
+            Attr::L(items) => J::Array(items.iter().map(Attr::to_json).collect()),
+            Attr::M(map) => J::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+        }
+    }
+}
+
+fn parse_number(text: &str) -> Option<serde_json::Value> {
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(i.into());
+    }
+    if let Ok(u) = text.parse::<u64>() {
+        return Some(u.into());
+    }
+    let f = text.parse::<f64>().ok()?;
+    serde_json::Number::from_f64(f).map(serde_json::Value::Number)
+}
+
+/// Reads a string attribute, if present and a string.
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(Attr::as_s)
+}
+
+/// Reads an integer attribute, if present and a whole number.
+pub fn get_i64(item: &Item, name: &str) -> Option<i64> {
+    item.get(name).and_then(Attr::as_i64)
+}
+
+/// Reads any attribute as JSON, `null` when absent.
+pub fn get_json(item: &Item, name: &str) -> serde_json::Value {
+    item.get(name)
+        .map(Attr::to_json)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_round_trips_exactly() {
+        let value = json!({"cart_value": 129.99, "n": 3, "neg": -7, "big": 18446744073709551615u64,
+            "flags": {"beta": true}, "list": [1, "a", null], "empty": {}});
+        assert_eq!(Attr::from_json(&value).to_json(), value);
+    }
+}
+
+impl From<&str> for Attr {
+    fn from(value: &str) -> Self {
+        Attr::S(value.to_owned())
+    }
+}
+
+impl From<String> for Attr {
+    fn from(value: String) -> Self {
+        Attr::S(value)
+    }
+}
+
+impl From<bool> for Attr {
+    fn from(value: bool) -> Self {
+        Attr::Bool(value)
+    }
+}

@@ -1,0 +1,119 @@
+//! The single-table design, in one screen. Every key starts with the project, so no query can
+//! cross tenants.
+//!
+//! | item          | PK                      | SK                                 | GSI1PK / GSI1SK                                     |
+//! |---------------|-------------------------|------------------------------------|-----------------------------------------------------|
+//! | API key       | `KEY#<sha256 hex>`      | `KEY`                              |                                                     |
+//! | session       | `P#<project>#U#<uuid>`  | `~SESSION`                         |                                                     |
+//! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>` |
+//! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
+//! | name counter  | `P#<project>#N#<name>`  | `COUNT`                            |                                                     |
+//! | id sequence   | `SEQ`                   | `SEQ`                              |                                                     |
+//! | server secret | `META`                  | `SECRET`                           |                                                     |
+//!
+//! `~` sorts after `EV#`, so one descending query on a session's partition bounded below by
+//! `EV#` returns the session item followed by its newest events: session/show is one request.
+//! `occurred_at` is fixed-width UTC text (`2026-04-12T02:10:00.000000Z`), so string order is
+//! time order. event/show is one query on GSI1 per page.
+
+/// Partition key attribute.
+pub const PK: &str = "PK";
+/// Sort key attribute.
+pub const SK: &str = "SK";
+/// The one global secondary index: events by project and name, in time order.
+pub const GSI1: &str = "GSI1";
+pub const GSI1_PK: &str = "GSI1PK";
+pub const GSI1_SK: &str = "GSI1SK";
+/// Epoch seconds after which DynamoDB TTL (or the embedded sweeper) removes an item.
+pub const TTL_ATTR: &str = "expires_at";
+
+/// The table's shape, shared by `atrack table create`, the embedded engine and template.yaml's
+/// test: the key attributes, each global secondary index, and the TTL attribute.
+#[derive(Debug, Clone, Copy)]
+pub struct TableDef {
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    pub indexes: &'static [IndexDef],
+    pub ttl_attribute: &'static str,
+}
+
+/// One global secondary index, all attributes projected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+}
+
+pub const TABLE: TableDef = TableDef {
+    partition_key: PK,
+    sort_key: SK,
+    indexes: &[IndexDef {
+        name: GSI1,
+        partition_key: GSI1_PK,
+        sort_key: GSI1_SK,
+    }],
+    ttl_attribute: TTL_ATTR,
+};
+
+pub const SESSION_SK: &str = "~SESSION";
+pub const EVENT_SK_PREFIX: &str = "EV#";
+pub const COUNT_SK: &str = "COUNT";
+
+pub fn key_pk(key_hash_hex: &str) -> String {
+    format!("KEY#{key_hash_hex}")
+}
+pub const KEY_SK: &str = "KEY";
+
+pub const SEQ_PK: &str = "SEQ";
+pub const SEQ_SK: &str = "SEQ";
+
+pub const META_PK: &str = "META";
+pub const SECRET_SK: &str = "SECRET";
+
+/// The partition holding one session and its events.
+pub fn session_pk(project: &str, uuid: &str) -> String {
+    format!("P#{project}#U#{uuid}")
+}
+
+/// An event's sort key within its session's partition.
+pub fn event_sk(occurred_at: &str, event_id: &str) -> String {
+    format!("{EVENT_SK_PREFIX}{occurred_at}#{event_id}")
+}
+
+/// Marks a client-supplied `event_id` as seen, pointing at the event's sort key.
+pub fn event_id_sk(event_id: &str) -> String {
+    format!("EID#{event_id}")
+}
+
+/// GSI1 partition: one project's events of one name.
+pub fn name_pk(project: &str, name: &str) -> String {
+    format!("P#{project}#N#{name}")
+}
+
+/// GSI1 sort key: time order, ties broken by event id.
+pub fn name_sk(occurred_at: &str, event_id: &str) -> String {
+    format!("{occurred_at}#{event_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_item_sorts_after_every_event() {
+        let ev = event_sk(
+            "2999-12-31T23:59:59.999999Z",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        );
+        assert!(SESSION_SK > ev.as_str());
+        assert!(event_id_sk("ffffffff") < EVENT_SK_PREFIX.to_string());
+    }
+
+    #[test]
+    fn keys_are_namespaced_by_project() {
+        assert_eq!(session_pk("acme", "u1"), "P#acme#U#u1");
+        assert_eq!(name_pk("acme", "checkout"), "P#acme#N#checkout");
+        assert_ne!(session_pk("a", "b"), name_pk("a", "b"));
+    }
+}

@@ -1,0 +1,60 @@
+//! Storage: the single-table layout (`keys`), the engine contract (`table`), the repository of
+//! domain rules over it (`repo`), and the two engines.
+
+pub mod cursor;
+pub mod engine;
+pub mod ids;
+pub mod item;
+pub mod keys;
+pub mod repo;
+pub mod table;
+
+use engine::dynamo::DynamoTable;
+use engine::embedded::EmbeddedTable;
+use item::Item;
+use table::{Condition, Key, Page, Query, StoreResult, Table, Update, Write};
+
+/// Either engine, chosen at startup; lets the app and handlers stay non-generic.
+#[derive(Clone)]
+pub enum AnyTable {
+    Dynamo(DynamoTable),
+    Embedded(EmbeddedTable),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $t:ident => $call:expr) => {
+        match $self {
+            AnyTable::Dynamo($t) => $call.await,
+            AnyTable::Embedded($t) => $call.await,
+        }
+    };
+}
+
+impl Table for AnyTable {
+    async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
+        dispatch!(self, t => t.get(key))
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
+        dispatch!(self, t => t.put(item, condition))
+    }
+
+    async fn update(&self, update: Update) -> StoreResult<Item> {
+        dispatch!(self, t => t.update(update))
+    }
+
+    async fn delete(&self, key: &Key) -> StoreResult<()> {
+        dispatch!(self, t => t.delete(key))
+    }
+
+    async fn query(&self, query: Query) -> StoreResult<Page> {
+        dispatch!(self, t => t.query(query))
+    }
+
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
+        dispatch!(self, t => t.batch_write(writes))
+    }
+}
+
+/// The repository over whichever engine was configured.
+pub type Store = repo::Repo<AnyTable>;

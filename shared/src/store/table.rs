@@ -1,0 +1,185 @@
+//! The small storage contract both engines implement. It speaks DynamoDB's vocabulary (items,
+//! partition and sort keys, one GSI, conditional writes, typed updates) so that the repository
+//! above it holds every domain rule exactly once.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use super::item::{Attr, Item};
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// A precondition on the item's state, checked atomically with the write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The item exists.
+    Exists,
+    /// The item does not exist.
+    NotExists,
+    /// The item is absent, or its numeric attribute is at most the given value.
+    AbsentOrAtMost(String, i64),
+    /// The item exists and the attribute equals the value.
+    Equals(String, Attr),
+}
+
+/// One typed change to an item. An update on an absent item creates it (as DynamoDB does).
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOp {
+    Set(String, Attr),
+    /// Sets the attribute only when it is absent (DynamoDB's `if_not_exists`).
+    SetIfAbsent(String, Attr),
+    /// Writes each entry into a map attribute, keeping the other entries; creates the map.
+    MergeMap(String, BTreeMap<String, Attr>),
+    /// Adds to a number attribute, starting from zero.
+    Add(String, i64),
+    Remove(String),
+}
+
+/// A write that may carry a condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub key: Key,
+    pub ops: Vec<UpdateOp>,
+    pub condition: Option<Condition>,
+}
+
+/// Which sort keys a query returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortRange {
+    All,
+    BeginsWith(String),
+    /// Sort keys at or above the bound.
+    AtLeast(String),
+}
+
+/// A query over one partition of the table or of an index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// `None` queries the table; `Some(name)` a global secondary index.
+    pub index: Option<&'static str>,
+    pub partition: String,
+    pub range: SortRange,
+    pub ascending: bool,
+    /// At most this many items.
+    pub limit: usize,
+    /// Continue after this item's key (the previous page's `last`).
+    pub start_after: Option<Item>,
+}
+
+/// One page of query results. `last` is the key attributes (table and index keys) of the last
+/// item when more may follow, exactly what DynamoDB calls LastEvaluatedKey.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub last: Option<Item>,
+}
+
+/// A write in a batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put(Item),
+    Delete(Key),
+}
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write's condition did not hold; nothing was written.
+    #[error("condition check failed")]
+    ConditionFailed,
+    /// The backend is throttling or unreachable; the caller may retry later.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The request was refused as invalid by the backend (a bug or a limit we did not check).
+    #[error("storage rejected the request: {0}")]
+    Rejected(String),
+    /// Anything else: corrupt data, I/O errors.
+    #[error("storage failure")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage engine contract.
+pub trait Table: Send + Sync + 'static {
+    fn get(&self, key: &Key) -> impl Future<Output = StoreResult<Option<Item>>> + Send;
+
+    /// Writes the whole item; with `NotExists` fails with `ConditionFailed` if it is present.
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<Condition>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Applies typed changes and returns the item as it is afterwards.
+    fn update(&self, update: Update) -> impl Future<Output = StoreResult<Item>> + Send;
+
+    fn delete(&self, key: &Key) -> impl Future<Output = StoreResult<()>> + Send;
+
+    fn query(&self, query: Query) -> impl Future<Output = StoreResult<Page>> + Send;
+
+    /// Unconditional puts and deletes, applied in chunks the backend accepts.
+    fn batch_write(&self, writes: Vec<Write>) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Applies typed update operations to an item in memory. The embedded engine uses it for real;
+/// it also documents the semantics the DynamoDB translation must match.
+pub fn apply_ops(item: &mut Item, ops: &[UpdateOp]) {
+    for op in ops {
+        match op {
+            UpdateOp::Set(name, value) => {
+                item.insert(name.clone(), value.clone());
+            }
+            UpdateOp::SetIfAbsent(name, value) => {
+                item.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+            UpdateOp::MergeMap(name, entries) => {
+                let slot = item
+                    .entry(name.clone())
+                    .or_insert_with(|| Attr::M(BTreeMap::new()));
+                if !matches!(slot, Attr::M(_)) {
+                    *slot = Attr::M(BTreeMap::new());
+                }
+                if let Attr::M(map) = slot {
+                    map.extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            UpdateOp::Add(name, delta) => {
+                let current = item.get(name).and_then(Attr::as_i64).unwrap_or(0);
+                item.insert(name.clone(), Attr::n(current.saturating_add(*delta)));
+            }
+            UpdateOp::Remove(name) => {
+                item.remove(name);
+            }
+        }
+    }
+}
+
+/// Whether a condition holds for the item as currently stored (`None`: absent).
+pub fn condition_holds(condition: &Condition, current: Option<&Item>) -> bool {
+    match (condition, current) {
+        (Condition::Exists, current) => current.is_some(),
+        (Condition::NotExists, current) => current.is_none(),
+        (Condition::AbsentOrAtMost(_, _), None) => true,
+        (Condition::AbsentOrAtMost(name, bound), Some(item)) => item
+            .get(name)
+            .and_then(Attr::as_i64)
+            .is_none_or(|v| v <= *bound),
+        (Condition::Equals(_, _), None) => false,
+        (Condition::Equals(name, value), Some(item)) => item.get(name) == Some(value),
+    }
+}

@@ -1,0 +1,105 @@
+//! The enrichment consumers: an SQS batch (the `enrich` Lambda) and the embedded queue's
+//! in-process worker. Each message is parsed and processed on its own; failures are reported
+//! per message, so one poison record never re-drives its batch.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::stream::{self, StreamExt};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::queue::EnrichJob;
+use crate::queue::embedded::EmbeddedQueue;
+
+/// How many messages of a batch are processed at once.
+const CONCURRENCY: usize = 8;
+
+async fn process_message(app: &App, message: &SqsMessage) -> Result<(), String> {
+    let body = message.body.as_deref().ok_or("message without body")?;
+    let job: EnrichJob =
+        serde_json::from_str(body).map_err(|e| format!("not an enrich job: {e}"))?;
+    app.process_job(&job).await.map(|_| ()).map_err(|e| {
+        tracing::warn!(error = &e as &dyn std::error::Error, "enrich job failed");
+        e.to_string()
+    })
+}
+
+/// Processes an SQS batch; the response lists the message ids to retry.
+pub async fn process_sqs_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let failures: Vec<BatchItemFailure> = stream::iter(event.records.iter())
+        .map(|message| async move {
+            let id = message.message_id.clone().unwrap_or_default();
+            match process_message(app, message).await {
+                Ok(()) => None,
+                Err(reason) => {
+                    tracing::warn!(message_id = %id, %reason, "message failed");
+                    Some(id)
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(|failed| async move { failed })
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+/// Drains the embedded queue until `shutdown` turns true. A job stays queued until it succeeds
+/// or is found unprocessable, so a crash mid-job only delays it to the next start.
+pub async fn run_embedded(app: &App, queue: &EmbeddedQueue, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match queue.pending(64).await {
+            Ok(jobs) if !jobs.is_empty() => {
+                for (key, job) in jobs {
+                    let done = match &job {
+                        Some(job) => match app.process_job(job).await {
+                            Ok(_) => true,
+                            Err(e) if e.status().is_client_error() => true,
+                            Err(e) => {
+                                tracing::warn!(
+                                    error = &e as &dyn std::error::Error,
+                                    "embedded enrich failed; will retry"
+                                );
+                                false
+                            }
+                        },
+                        // A job that does not decode can never succeed.
+                        None => true,
+                    };
+                    if done && let Err(e) = queue.ack(&key).await {
+                        tracing::warn!(
+                            error = &e as &dyn std::error::Error,
+                            "cannot acknowledge job"
+                        );
+                    }
+                    if !done {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        break;
+                    }
+                }
+            }
+            Ok(_) => {
+                tokio::select! {
+                    _ = queue.wait() => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = &e as &dyn std::error::Error,
+                    "cannot read the embedded queue"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
