@@ -1,1 +1,38 @@
-fn main() {}
+//! `atrack`: the local server and the operator's tools. Each subcommand lives in its own module;
+//! this file only parses arguments.
+
+mod keys;
+mod serve;
+mod store_args;
+mod table;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "atrack", version, about = "A-TRACK compatible tracking backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the whole API (embedded store by default).
+    Serve(serve::ServeArgs),
+    /// Create or revoke API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Manage the DynamoDB table.
+    #[command(subcommand)]
+    Table(table::TableCommand),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Keys(cmd) => keys::run(cmd).await,
+        Command::Table(cmd) => table::run(cmd).await,
+    }
+}

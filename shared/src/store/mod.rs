@@ -58,3 +58,28 @@ impl Table for AnyTable {
 
 /// The repository over whichever engine was configured.
 pub type Store = repo::Repo<AnyTable>;
+
+/// Which engine to open.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    /// A redb file.
+    Embedded(std::path::PathBuf),
+    /// A DynamoDB table; the endpoint comes from the SDK's usual configuration
+    /// (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+    Dynamo { table: String },
+}
+
+impl StoreKind {
+    pub async fn open(&self) -> StoreResult<AnyTable> {
+        Ok(match self {
+            StoreKind::Embedded(path) => AnyTable::Embedded(EmbeddedTable::open(path)?),
+            StoreKind::Dynamo { table } => {
+                let aws = crate::aws::load_config().await;
+                AnyTable::Dynamo(DynamoTable::new(
+                    aws_sdk_dynamodb::Client::new(&aws),
+                    table.clone(),
+                ))
+            }
+        })
+    }
+}

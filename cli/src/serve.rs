@@ -1,0 +1,159 @@
+//! `atrack serve`: the whole API on one machine, through the same handlers as the Lambdas, with
+//! the embedded store and an in-process worker draining a durable enrichment queue.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use atrack_shared::App;
+use atrack_shared::clock::SystemClock;
+use atrack_shared::config::Config;
+use atrack_shared::enrich::Enricher;
+use atrack_shared::enrich::geo::Geo;
+use atrack_shared::queue::AnyQueue;
+use atrack_shared::queue::embedded::EmbeddedQueue;
+use atrack_shared::queue::sqs::SqsQueue;
+use atrack_shared::store::repo::{Project, Scope};
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::store_args::StoreArgs;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ATRACK_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Register this public key for project `default` at startup (with --secret-key).
+    #[arg(long, env = "ATRACK_PUBLIC_KEY", requires = "secret_key")]
+    public_key: Option<String>,
+    /// Register this secret key for project `default` at startup (with --public-key).
+    #[arg(long, env = "ATRACK_SECRET_KEY", requires = "public_key")]
+    secret_key: Option<String>,
+    /// Browser origins allowed by CORS (repeat, or comma-separate); none by default.
+    #[arg(long, env = "ATRACK_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origin: Vec<String>,
+    /// Take client IPs from X-Forwarded-For (only behind a proxy you control).
+    #[arg(long, env = "ATRACK_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// GeoIP city database(s), comma-separated (default: data/geoip/city*.mmdb).
+    #[arg(long, env = "GEOIP_CITY_DB")]
+    geoip_city: Option<PathBuf>,
+    /// GeoIP ASN or ISP database (default: data/geoip/asn.mmdb).
+    #[arg(long, env = "GEOIP_ASN_DB")]
+    geoip_asn: Option<PathBuf>,
+    /// SQS queue for enrichment instead of the in-process queue.
+    #[arg(long, env = "QUEUE_URL")]
+    queue_url: Option<String>,
+}
+
+/// The default key pair generated at first start, kept beside the data so later starts can
+/// show it again (the store itself keeps only hashes).
+fn keys_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("default-keys.txt")
+}
+
+async fn ensure_keys(app: &App, args: &ServeArgs) -> anyhow::Result<(String, String)> {
+    let project = Project::parse("default").map_err(anyhow::Error::msg)?;
+    if let (Some(public), Some(secret)) = (&args.public_key, &args.secret_key) {
+        app.store.register_key(&project, Scope::Public, public).await?;
+        app.store.register_key(&project, Scope::Secret, secret).await?;
+        return Ok((public.clone(), secret.clone()));
+    }
+    let path = keys_file(&args.store.data_dir);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let mut lines = text.lines().filter_map(|l| l.split_once('=')).map(|(_, v)| v.trim());
+        if let (Some(public), Some(secret)) = (lines.next(), lines.next()) {
+            return Ok((public.to_owned(), secret.to_owned()));
+        }
+    }
+    let pair = app.store.create_key_pair(&project).await?;
+    std::fs::create_dir_all(&args.store.data_dir)?;
+    std::fs::write(
+        &path,
+        format!(
+            "public_key={}\nsecret_key={}\n",
+            pair.public_key, pair.secret_key
+        ),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok((pair.public_key, pair.secret_key))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    config.trust_forwarded_for |= args.trust_forwarded_for;
+    atrack_shared::telemetry::init(config.log_format == "json");
+
+    let table = args.store.open().await?;
+    let geo = Geo::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref());
+    let embedded_queue = EmbeddedQueue::new(table.clone());
+    let queue = match &args.queue_url {
+        Some(url) => {
+            let aws = atrack_shared::aws::load_config().await;
+            AnyQueue::Sqs(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url))
+        }
+        None => AnyQueue::Embedded(embedded_queue.clone()),
+    };
+    let app = Arc::new(App::new(
+        config,
+        table,
+        Some(queue),
+        Enricher::new(geo),
+        Arc::new(SystemClock),
+    ));
+    let (public, secret) = ensure_keys(&app, &args).await?;
+
+    let listener = TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    println!("atrack listening on http://{addr}");
+    println!("  public key (init, attributes, event, session/show): {public}");
+    println!("  secret key (all endpoints, including event/show):   {secret}");
+    println!("  try: curl -s http://{addr}/init -H 'x-a-track-key: {public}' -d '{{}}'");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = (args.queue_url.is_none()).then(|| {
+        let app = app.clone();
+        let queue = embedded_queue.clone();
+        tokio::spawn(async move {
+            atrack_shared::worker::run_embedded(&app, &queue, stop_rx).await;
+        })
+    });
+    let router = atrack_shared::server::app_router(app.clone(), &args.cors_origin)?;
+    atrack_shared::server::run(listener, router, shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
+    Ok(())
+}
