@@ -9,7 +9,11 @@ mod table;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "atrack", version, about = "A-TRACK compatible tracking backend")]
+#[command(
+    name = "atrack",
+    version,
+    about = "A-TRACK compatible tracking backend"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -59,13 +59,20 @@ fn keys_file(data_dir: &Path) -> PathBuf {
 async fn ensure_keys(app: &App, args: &ServeArgs) -> anyhow::Result<(String, String)> {
     let project = Project::parse("default").map_err(anyhow::Error::msg)?;
     if let (Some(public), Some(secret)) = (&args.public_key, &args.secret_key) {
-        app.store.register_key(&project, Scope::Public, public).await?;
-        app.store.register_key(&project, Scope::Secret, secret).await?;
+        app.store
+            .register_key(&project, Scope::Public, public)
+            .await?;
+        app.store
+            .register_key(&project, Scope::Secret, secret)
+            .await?;
         return Ok((public.clone(), secret.clone()));
     }
     let path = keys_file(&args.store.data_dir);
     if let Ok(text) = std::fs::read_to_string(&path) {
-        let mut lines = text.lines().filter_map(|l| l.split_once('=')).map(|(_, v)| v.trim());
+        let mut lines = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(_, v)| v.trim());
         if let (Some(public), Some(secret)) = (lines.next(), lines.next()) {
             return Ok((public.to_owned(), secret.to_owned()));
         }

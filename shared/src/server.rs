@@ -14,7 +14,10 @@ use crate::api::{Route, router};
 use crate::app::SharedApp;
 
 /// The whole API with CORS for `origins` (none: no cross-origin browser access).
-pub fn app_router(app: SharedApp, origins: &[String]) -> Result<Router, http::header::InvalidHeaderValue> {
+pub fn app_router(
+    app: SharedApp,
+    origins: &[String],
+) -> Result<Router, http::header::InvalidHeaderValue> {
     Ok(router(app, &Route::ALL).layer(cors_layer(origins)?))
 }
 
@@ -28,7 +31,10 @@ pub fn cors_layer(origins: &[String]) -> Result<CorsLayer, http::header::Invalid
     Ok(CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("x-a-track-key")])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-a-track-key"),
+        ])
         .max_age(Duration::from_secs(3600)))
 }
 

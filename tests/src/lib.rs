@@ -1,1 +1,368 @@
+//! Test support for the integration suites: opening either storage engine, and running the
+//! whole API on a loopback port exactly as `atrack serve` does.
+//!
+//! DynamoDB means Amazon's DynamoDB Local, which `infra/test.sh` starts and points the SDK at
+//! through `AWS_ENDPOINT_URL_DYNAMODB`. A test that needs it and finds no endpoint fails with a
+//! message saying so; it never skips.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use atrack_shared::App;
+use atrack_shared::clock::{SharedClock, SystemClock};
+use atrack_shared::config::Config;
+use atrack_shared::enrich::Enricher;
+use atrack_shared::enrich::geo::Geo;
+use atrack_shared::queue::AnyQueue;
+use atrack_shared::queue::embedded::EmbeddedQueue;
+use atrack_shared::store::AnyTable;
+use atrack_shared::store::engine::dynamo::DynamoTable;
+use atrack_shared::store::engine::embedded::EmbeddedTable;
+use atrack_shared::store::repo::{Project, Scope};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+
+/// The two storage engines every behaviour is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Embedded,
+    Dynamo,
+}
+
+/// Generates one `#[tokio::test]` per engine for each named async test body
+/// `async fn name(engine: Engine)`, in modules `embedded` and `dynamodb`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Engine::Embedded).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Engine::Dynamo).await
+                }
+            )*
+        }
+    };
+}
+
+/// A table on one engine, fresh for each test; the temporary directory of the embedded engine
+/// lives as long as this value.
+pub struct TestTable {
+    pub table: AnyTable,
+    pub engine: Engine,
+    _dir: Option<TempDir>,
+}
+
+/// The AWS SDK configuration for the local services, or a loud failure explaining how to get
+/// them. Credentials and region are test values; nothing leaves loopback.
+pub async fn local_aws(endpoint_var: &str) -> aws_config::SdkConfig {
+    let endpoint = std::env::var(endpoint_var).unwrap_or_else(|_| {
+        panic!(
+            "{endpoint_var} is not set: this test needs the local AWS stand-ins. \
+             Run the suite with infra/test.sh, which installs and starts them."
+        )
+    });
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
+        "{endpoint_var}={endpoint} is not a loopback address; tests only talk to local services"
+    );
+    // SAFETY of the defaults: infra/services.sh exports test credentials and a region; set them
+    // here too so a developer who exported only the endpoint is not sent to a credential chain.
+    let credentials =
+        aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests");
+    let base = atrack_shared::aws::load_config().await;
+    base.into_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .region(aws_config::Region::new("us-east-1"))
+        .build()
+}
+
+/// A new, empty table on `engine`.
+pub async fn open_table(engine: Engine) -> TestTable {
+    match engine {
+        Engine::Embedded => {
+            let dir = TempDir::new().expect("temporary directory");
+            let table = EmbeddedTable::open(&dir.path().join("atrack.redb")).expect("open redb");
+            TestTable {
+                table: AnyTable::Embedded(table),
+                engine,
+                _dir: Some(dir),
+            }
+        }
+        Engine::Dynamo => {
+            let aws = local_aws("AWS_ENDPOINT_URL_DYNAMODB").await;
+            let name = format!("atrack-test-{}", uuid::Uuid::new_v4().simple());
+            let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&aws), name);
+            let created = table
+                .create_table()
+                .await
+                .expect("create DynamoDB Local table");
+            assert!(created, "a fresh table name was already taken");
+            TestTable {
+                table: AnyTable::Dynamo(table),
+                engine,
+                _dir: None,
+            }
+        }
+    }
+}
+
+/// Where `infra/fetch-geoip.sh` puts the free GeoIP databases.
+pub fn geoip_dir() -> PathBuf {
+    std::env::var_os("ATRACK_GEOIP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/geoip"))
+}
+
+/// The fetched GeoIP databases, or a loud failure saying how to fetch them.
+pub fn geoip() -> Geo {
+    let dir = geoip_dir();
+    let city = ["city.mmdb", "city-ipv4.mmdb", "city-ipv6.mmdb"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    let asn = dir.join("asn.mmdb");
+    assert!(
+        !city.is_empty() && asn.is_file(),
+        "no GeoIP data in {}: run infra/fetch-geoip.sh (infra/test.sh does)",
+        dir.display()
+    );
+    let geo = Geo::open(Some(std::path::Path::new(&city)), Some(&asn));
+    assert!(
+        geo.has_city() && geo.has_asn(),
+        "GeoIP data in {} did not open",
+        dir.display()
+    );
+    geo
+}
+
+/// How init enrichment runs in a test server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrichment {
+    /// No queue: init always enriches in the request.
+    Inline,
+    /// The durable embedded queue with its in-process worker, as `atrack serve` runs it.
+    EmbeddedWorker,
+}
+
+/// How to build a test server.
+pub struct ServerOptions {
+    pub engine: Engine,
+    pub enrichment: Enrichment,
+    pub geo: bool,
+    pub clock: SharedClock,
+    pub config: Config,
+}
+
+impl ServerOptions {
+    pub fn new(engine: Engine) -> Self {
+        ServerOptions {
+            engine,
+            enrichment: Enrichment::Inline,
+            geo: false,
+            clock: Arc::new(SystemClock),
+            config: Config::default(),
+        }
+    }
+}
+
+pub const PUBLIC_KEY: &str = "pk_test_public_key_for_the_suite";
+pub const SECRET_KEY: &str = "sk_test_secret_key_for_the_suite";
+
+/// The whole API on a loopback port, with a known key pair for project `default`.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    stop_worker: watch::Sender<bool>,
+    _table: TestTable,
+}
+
+/// A response: status and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestServer {
+    pub async fn start(options: ServerOptions) -> TestServer {
+        let table = open_table(options.engine).await;
+        let geo = if options.geo {
+            geoip()
+        } else {
+            Geo::disabled()
+        };
+        let embedded_queue = EmbeddedQueue::new(table.table.clone());
+        let queue = match options.enrichment {
+            Enrichment::Inline => None,
+            Enrichment::EmbeddedWorker => Some(AnyQueue::Embedded(embedded_queue.clone())),
+        };
+        let app = Arc::new(App::new(
+            options.config,
+            table.table.clone(),
+            queue,
+            Enricher::new(geo),
+            options.clock,
+        ));
+        let project = Project::parse("default").expect("project name");
+        app.store
+            .register_key(&project, Scope::Public, PUBLIC_KEY)
+            .await
+            .expect("register public key");
+        app.store
+            .register_key(&project, Scope::Secret, SECRET_KEY)
+            .await
+            .expect("register secret key");
+
+        let (stop_worker, stop_rx) = watch::channel(false);
+        if options.enrichment == Enrichment::EmbeddedWorker {
+            let app = app.clone();
+            tokio::spawn(async move {
+                atrack_shared::worker::run_embedded(&app, &embedded_queue, stop_rx).await;
+            });
+        }
+
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let router = atrack_shared::server::app_router(app.clone(), &[]).expect("router");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            atrack_shared::server::run(listener, router, shutdown)
+                .await
+                .expect("server");
+        });
+        TestServer {
+            addr,
+            app,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            stop_worker,
+            _table: table,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a JSON body with a key (`None`: no key header).
+    pub async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> Answer {
+        self.post_raw(
+            path,
+            key,
+            serde_json::to_vec(body).expect("json"),
+            "application/json",
+        )
+        .await
+    }
+
+    /// POSTs raw bytes with the given content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("x-a-track-key", key);
+        }
+        answer(request.send().await.expect("request")).await
+    }
+
+    /// POSTs with the public key.
+    pub async fn public(&self, path: &str, body: &Value) -> Answer {
+        self.post(path, Some(PUBLIC_KEY), body).await
+    }
+
+    /// POSTs with the secret key.
+    pub async fn secret(&self, path: &str, body: &Value) -> Answer {
+        self.post(path, Some(SECRET_KEY), body).await
+    }
+
+    /// session/show's `data`, asserting success.
+    pub async fn session(&self, uuid: &str) -> Value {
+        let answer = self
+            .public("/session/show", &serde_json::json!({"uuid": uuid}))
+            .await;
+        assert_eq!(answer.status, 200, "session/show failed: {}", answer.body);
+        answer.body["data"].clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.stop_worker.send(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Reads a response as status and JSON, failing the test if the body is not JSON: every answer
+/// of the API, errors included, is JSON.
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("response body");
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "status {status}: body is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    Answer { status, body }
+}
+
+/// Asserts an error envelope with the status and code.
+pub fn assert_error(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(
+        answer.status, status,
+        "unexpected status, body {}",
+        answer.body
+    );
+    assert_eq!(
+        answer.body["success"],
+        Value::Bool(false),
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
+    assert!(
+        answer.body["error"]["message"].is_string(),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body["error"]["details"].is_array(),
+        "{}",
+        answer.body
+    );
+}

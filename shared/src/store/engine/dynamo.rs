@@ -226,16 +226,19 @@ impl Expr {
     }
 
     fn condition(&mut self, condition: &Condition) -> String {
-        let pk = self.name(TABLE.partition_key);
+        // DynamoDB rejects a request that binds a name its expressions never use, so the key
+        // attribute is bound only by the conditions that mention it.
+        let mut pk = || self.name(TABLE.partition_key);
         match condition {
-            Condition::Exists => format!("attribute_exists({pk})"),
-            Condition::NotExists => format!("attribute_not_exists({pk})"),
+            Condition::Exists => format!("attribute_exists({})", pk()),
+            Condition::NotExists => format!("attribute_not_exists({})", pk()),
             Condition::AbsentOrAtMost(attr, bound) => {
                 let a = self.name(attr);
                 let v = self.value(AttributeValue::N(bound.to_string()));
                 format!("attribute_not_exists({a}) OR {a} <= {v}")
             }
             Condition::Equals(attr, value) => {
+                let pk = pk();
                 let a = self.name(attr);
                 let v = self.value(to_av(value));
                 format!("attribute_exists({pk}) AND {a} = {v}")

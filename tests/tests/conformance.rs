@@ -1,0 +1,942 @@
+//! The storage conformance suite: every behaviour of the `Table` contract and of the repository
+//! above it, run against the embedded engine and against DynamoDB Local. A difference between
+//! the engines is a bug in one of them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use atrack_shared::clock::{Clock, ManualClock, Timestamp};
+use atrack_shared::model::requests::Sort;
+use atrack_shared::store::AnyTable;
+use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
+use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use atrack_shared::store::repo::{
+    InitWrite, ListError, NewEvent, Project, Repo, SESSION_EVENTS_LIMIT, Scope,
+};
+use atrack_shared::store::table::{
+    Condition, Key, Query, SortRange, StoreError, Table, Update, UpdateOp, Write,
+};
+use atrack_shared::validate::{Attributes, EventId, EventName, Limits, SessionUuid};
+use atrack_tests::{Engine, TestTable, on_both_engines, open_table};
+use serde_json::json;
+
+on_both_engines!(
+    put_then_get_round_trips_every_attribute_type,
+    conditional_put_refuses_an_existing_item_and_changes_nothing,
+    update_applies_every_operation_and_returns_the_new_item,
+    merge_map_keeps_other_entries_and_takes_hostile_key_names,
+    failed_update_condition_changes_nothing,
+    absent_or_at_most_guards_numbers,
+    table_query_pages_cover_every_item_once_in_order,
+    index_query_orders_by_index_sort_key_both_ways,
+    query_ranges_select_by_sort_key,
+    delete_and_batch_write_beyond_one_chunk,
+    init_creates_then_continues_a_session,
+    attributes_merge_or_replace,
+    event_for_unknown_uuid_creates_a_minimal_session,
+    event_takes_ip_and_user_agent_from_its_session_unless_given,
+    retried_event_id_is_stored_once,
+    session_with_events_returns_the_newest_hundred,
+    event_listing_pages_by_number_and_by_cursor_agree,
+    cursor_cannot_be_forged_or_reused_across_names,
+    projects_never_see_each_other,
+    keys_resolve_by_hash_and_can_be_revoked,
+);
+
+fn key(pk: &str, sk: &str) -> Key {
+    Key::new(pk, sk)
+}
+
+fn item(pk: &str, sk: &str, rest: &[(&str, Attr)]) -> Item {
+    let mut item = Item::from([(PK.to_owned(), Attr::s(pk)), (SK.to_owned(), Attr::s(sk))]);
+    for (name, value) in rest {
+        item.insert((*name).to_owned(), value.clone());
+    }
+    item
+}
+
+fn sks(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| get_s(i, SK).unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn put_then_get_round_trips_every_attribute_type(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let value = json!({"cart_value": 129.99, "n": 3, "neg": -7, "big": 18446744073709551615u64,
+        "flags": {"beta": true, "nested": {"deep": [1, "two", null, false]}},
+        "empty_map": {}, "empty_list": [], "text": "naïve ☃", "zero": 0, "tiny": 1.5e-7});
+    let stored = item("P#a#U#1", "~SESSION", &[("data", Attr::from_json(&value))]);
+    table.put(stored.clone(), None).await.unwrap();
+    let read = table
+        .get(&key("P#a#U#1", "~SESSION"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.get("data").map(Attr::to_json), Some(value));
+    assert_eq!(read, stored);
+    assert!(table.get(&key("P#a#U#1", "other")).await.unwrap().is_none());
+}
+
+async fn conditional_put_refuses_an_existing_item_and_changes_nothing(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let first = item("p", "s", &[("v", Attr::n(1))]);
+    table
+        .put(first.clone(), Some(Condition::NotExists))
+        .await
+        .unwrap();
+    let second = item("p", "s", &[("v", Attr::n(2))]);
+    let err = table
+        .put(second, Some(Condition::NotExists))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    assert_eq!(table.get(&key("p", "s")).await.unwrap(), Some(first));
+    // `Exists` refuses an absent item.
+    let err = table
+        .put(item("p", "absent", &[]), Some(Condition::Exists))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    assert!(table.get(&key("p", "absent")).await.unwrap().is_none());
+}
+
+async fn update_applies_every_operation_and_returns_the_new_item(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let k = key("p", "s");
+    // An update on an absent item creates it.
+    let created = table
+        .update(Update {
+            key: k.clone(),
+            ops: vec![
+                UpdateOp::Set("a".into(), Attr::s("one")),
+                UpdateOp::SetIfAbsent("b".into(), Attr::n(1)),
+                UpdateOp::Add("count".into(), 5),
+                UpdateOp::Set("gone".into(), Attr::Bool(true)),
+            ],
+            condition: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(get_s(&created, "a"), Some("one"));
+    assert_eq!(get_i64(&created, "count"), Some(5));
+    assert_eq!(get_s(&created, PK), Some("p"));
+
+    let updated = table
+        .update(Update {
+            key: k.clone(),
+            ops: vec![
+                UpdateOp::Set("a".into(), Attr::s("two")),
+                UpdateOp::SetIfAbsent("b".into(), Attr::n(2)),
+                UpdateOp::Add("count".into(), -2),
+                UpdateOp::Remove("gone".into()),
+            ],
+            condition: Some(Condition::Exists),
+        })
+        .await
+        .unwrap();
+    assert_eq!(get_s(&updated, "a"), Some("two"));
+    assert_eq!(
+        get_i64(&updated, "b"),
+        Some(1),
+        "set-if-absent kept the first value"
+    );
+    assert_eq!(get_i64(&updated, "count"), Some(3));
+    assert!(!updated.contains_key("gone"));
+    assert_eq!(table.get(&k).await.unwrap(), Some(updated));
+}
+
+async fn merge_map_keeps_other_entries_and_takes_hostile_key_names(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let k = key("p", "s");
+    let hostile = [
+        "a.b",
+        "#name",
+        "$dollar",
+        "k:v",
+        ":value",
+        "with space",
+        "attribute_exists(x)",
+        "=",
+        "[0]",
+        "ünï",
+        "SET x = y",
+    ];
+    let entries: BTreeMap<String, Attr> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ((*k).to_owned(), Attr::n(i as i64)))
+        .collect();
+    table
+        .update(Update {
+            key: k.clone(),
+            ops: vec![UpdateOp::MergeMap("attributes".into(), entries.clone())],
+            condition: None,
+        })
+        .await
+        .unwrap();
+    let after = table
+        .update(Update {
+            key: k.clone(),
+            ops: vec![UpdateOp::MergeMap(
+                "attributes".into(),
+                BTreeMap::from([
+                    ("a.b".to_owned(), Attr::s("overwritten")),
+                    ("new".to_owned(), Attr::from_json(&json!({"x": [1, 2]}))),
+                ]),
+            )],
+            condition: None,
+        })
+        .await
+        .unwrap();
+    let map = after.get("attributes").and_then(Attr::as_m).unwrap();
+    assert_eq!(map.len(), hostile.len() + 1);
+    assert_eq!(map["a.b"], Attr::s("overwritten"));
+    assert_eq!(map["#name"], Attr::n(1));
+    assert_eq!(map["SET x = y"], Attr::n(10));
+    assert_eq!(map["new"].to_json(), json!({"x": [1, 2]}));
+    // No top-level attribute was created from a dotted name.
+    assert!(!after.contains_key("a") && !after.contains_key("a.b"));
+}
+
+async fn failed_update_condition_changes_nothing(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let k = key("p", "s");
+    let before = item("p", "s", &[("seq", Attr::n(7)), ("v", Attr::s("old"))]);
+    table.put(before.clone(), None).await.unwrap();
+    for condition in [
+        Condition::Equals("seq".into(), Attr::n(6)),
+        Condition::Equals("missing".into(), Attr::n(7)),
+        Condition::NotExists,
+    ] {
+        let err = table
+            .update(Update {
+                key: k.clone(),
+                ops: vec![
+                    UpdateOp::Set("v".into(), Attr::s("new")),
+                    UpdateOp::MergeMap("m".into(), BTreeMap::from([("x".into(), Attr::n(1))])),
+                ],
+                condition: Some(condition.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::ConditionFailed),
+            "{condition:?}: {err:?}"
+        );
+        assert_eq!(
+            table.get(&k).await.unwrap(),
+            Some(before.clone()),
+            "{condition:?}"
+        );
+    }
+    // Equals on an absent item fails and creates nothing.
+    let err = table
+        .update(Update {
+            key: key("p", "absent"),
+            ops: vec![UpdateOp::Set("v".into(), Attr::s("new"))],
+            condition: Some(Condition::Equals("seq".into(), Attr::n(1))),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed));
+    assert!(table.get(&key("p", "absent")).await.unwrap().is_none());
+    // And the matching condition writes.
+    let after = table
+        .update(Update {
+            key: k.clone(),
+            ops: vec![UpdateOp::Set("v".into(), Attr::s("new"))],
+            condition: Some(Condition::Equals("seq".into(), Attr::n(7))),
+        })
+        .await
+        .unwrap();
+    assert_eq!(get_s(&after, "v"), Some("new"));
+}
+
+async fn absent_or_at_most_guards_numbers(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let guarded = |bound: i64| Update {
+        key: key("p", "s"),
+        ops: vec![UpdateOp::Set("n".into(), Attr::n(bound))],
+        condition: Some(Condition::AbsentOrAtMost("n".into(), bound)),
+    };
+    table.update(guarded(5)).await.unwrap(); // absent
+    table.update(guarded(5)).await.unwrap(); // equal
+    table.update(guarded(9)).await.unwrap(); // larger bound
+    let err = table.update(guarded(3)).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed));
+    let now = table.get(&key("p", "s")).await.unwrap().unwrap();
+    assert_eq!(get_i64(&now, "n"), Some(9));
+}
+
+fn event_like(pk: &str, i: usize, index_pk: &str) -> Item {
+    item(
+        pk,
+        &format!("EV#{i:04}"),
+        &[
+            (GSI1_PK, Attr::s(index_pk)),
+            // Index order deliberately differs from table order.
+            (GSI1_SK, Attr::S(format!("{:04}", 1000 - i))),
+            ("i", Attr::n(i as i64)),
+        ],
+    )
+}
+
+async fn table_query_pages_cover_every_item_once_in_order(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let writes: Vec<Write> = (0..57)
+        .map(|i| Write::Put(event_like("part", i, "idx")))
+        .collect();
+    table.batch_write(writes).await.unwrap();
+    table
+        .put(item("part", "~SESSION", &[]), None)
+        .await
+        .unwrap();
+    table
+        .put(event_like("other", 1, "idx2"), None)
+        .await
+        .unwrap();
+
+    for ascending in [true, false] {
+        let mut seen = Vec::new();
+        let mut start_after = None;
+        loop {
+            let page = table
+                .query(Query {
+                    index: None,
+                    partition: "part".into(),
+                    range: SortRange::BeginsWith("EV#".into()),
+                    ascending,
+                    limit: 10,
+                    start_after: start_after.take(),
+                })
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 10);
+            seen.extend(sks(&page.items));
+            match page.last {
+                Some(last) => start_after = Some(last),
+                None => break,
+            }
+        }
+        let mut expected: Vec<String> = (0..57).map(|i| format!("EV#{i:04}")).collect();
+        if !ascending {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "ascending={ascending}");
+    }
+}
+
+async fn index_query_orders_by_index_sort_key_both_ways(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    // Items of one index partition spread over several table partitions.
+    for i in 0..12 {
+        table
+            .put(event_like(&format!("user{}", i % 3), i, "name"), None)
+            .await
+            .unwrap();
+    }
+    table
+        .put(event_like("user9", 99, "other-name"), None)
+        .await
+        .unwrap();
+    // An item without index keys is not in the index.
+    table.put(item("user0", "plain", &[]), None).await.unwrap();
+
+    let query = |ascending, limit, start_after| Query {
+        index: Some(GSI1),
+        partition: "name".into(),
+        range: SortRange::All,
+        ascending,
+        limit,
+        start_after,
+    };
+    let all = table.query(query(true, 100, None)).await.unwrap();
+    let order: Vec<i64> = all.items.iter().filter_map(|i| get_i64(i, "i")).collect();
+    assert_eq!(
+        order,
+        (0..12).rev().collect::<Vec<i64>>(),
+        "ascending GSI1SK"
+    );
+    assert!(all.last.is_none());
+
+    let first = table.query(query(false, 5, None)).await.unwrap();
+    let order: Vec<i64> = first.items.iter().filter_map(|i| get_i64(i, "i")).collect();
+    assert_eq!(order, vec![0, 1, 2, 3, 4]);
+    let rest = table.query(query(false, 100, first.last)).await.unwrap();
+    let order: Vec<i64> = rest.items.iter().filter_map(|i| get_i64(i, "i")).collect();
+    assert_eq!(order, (5..12).collect::<Vec<i64>>());
+}
+
+async fn query_ranges_select_by_sort_key(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    for sk in ["EID#1", "EV#a", "EV#b", "EX", "~SESSION"] {
+        table.put(item("p", sk, &[]), None).await.unwrap();
+    }
+    let run = |range, ascending| Query {
+        index: None,
+        partition: "p".into(),
+        range,
+        ascending,
+        limit: 100,
+        start_after: None,
+    };
+    let page = table
+        .query(run(SortRange::AtLeast("EV#".into()), false))
+        .await
+        .unwrap();
+    assert_eq!(sks(&page.items), ["~SESSION", "EX", "EV#b", "EV#a"]);
+    let page = table
+        .query(run(SortRange::BeginsWith("EV#".into()), true))
+        .await
+        .unwrap();
+    assert_eq!(sks(&page.items), ["EV#a", "EV#b"]);
+    let page = table.query(run(SortRange::All, true)).await.unwrap();
+    assert_eq!(page.items.len(), 5);
+    let empty = table
+        .query(Query {
+            partition: "nobody".into(),
+            ..run(SortRange::All, true)
+        })
+        .await
+        .unwrap();
+    assert!(empty.items.is_empty() && empty.last.is_none());
+}
+
+async fn delete_and_batch_write_beyond_one_chunk(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    // DynamoDB takes 25 writes per batch: 60 needs three requests.
+    let puts: Vec<Write> = (0..60)
+        .map(|i| Write::Put(item("p", &format!("{i:03}"), &[("i", Attr::n(i))])))
+        .collect();
+    table.batch_write(puts).await.unwrap();
+    let count = |t: &AnyTable| {
+        let t = t.clone();
+        async move {
+            t.query(Query {
+                index: None,
+                partition: "p".into(),
+                range: SortRange::All,
+                ascending: true,
+                limit: 1000,
+                start_after: None,
+            })
+            .await
+            .unwrap()
+            .items
+            .len()
+        }
+    };
+    assert_eq!(count(&table).await, 60);
+    let deletes: Vec<Write> = (0..30)
+        .map(|i| Write::Delete(key("p", &format!("{i:03}"))))
+        .collect();
+    table.batch_write(deletes).await.unwrap();
+    assert_eq!(count(&table).await, 30);
+    table.delete(&key("p", "059")).await.unwrap();
+    table.delete(&key("p", "never-existed")).await.unwrap();
+    assert_eq!(count(&table).await, 29);
+    assert!(table.get(&key("p", "059")).await.unwrap().is_none());
+}
+
+// ---- the repository ----
+
+const T0: &str = "2026-04-12T01:52:35Z";
+
+fn repo_at(table: AnyTable) -> (Repo<AnyTable>, ManualClock) {
+    let clock = ManualClock::new(Timestamp::parse_rfc3339(T0).unwrap());
+    (Repo::new(table, Arc::new(clock.clone())), clock)
+}
+
+fn project(name: &str) -> Project {
+    Project::parse(name).unwrap()
+}
+
+fn attrs(value: serde_json::Value) -> Attributes {
+    Attributes::parse(&value, "attributes", &Limits::default()).unwrap()
+}
+
+fn name(text: &str) -> EventName {
+    EventName::parse(text, &Limits::default()).unwrap()
+}
+
+fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> NewEvent {
+    NewEvent {
+        uuid,
+        name: name(event),
+        attributes: attrs(json!({"cart_value": 129.99, "currency": "USD"})),
+        occurred_at: at,
+        event_id: None,
+        ip_address: None,
+        user_agent: None,
+    }
+}
+
+fn init_write(uuid: SessionUuid, href: &str) -> InitWrite {
+    InitWrite {
+        uuid,
+        context: json!({"url": {"href": href},
+            "client": {"ipAddress": "50.89.98.90", "userAgent": "UA/1.0", "locale": "en-US"}}),
+        user_attributes: Some(attrs(json!({"plan": "pro"}))),
+        custom_data: Some(attrs(json!({"landing_variant": "v2"}))),
+    }
+}
+
+async fn init_creates_then_continues_a_session(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    let first = repo
+        .init_session(&p, &init_write(uuid, "https://a/1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        get_s(&first, "created_at"),
+        Some("2026-04-12T01:52:35.000000Z")
+    );
+    assert_eq!(get_s(&first, "updated_at"), get_s(&first, "created_at"));
+    assert_eq!(get_s(&first, "uuid"), Some(uuid.to_string().as_str()));
+    let id = get_i64(&first, "id").expect("numeric session id");
+
+    clock.advance_millis(90_000);
+    let mut second_write = init_write(uuid, "https://a/2");
+    second_write.user_attributes = Some(attrs(json!({"signup_step": "landing"})));
+    let second = repo.init_session(&p, &second_write).await.unwrap();
+    assert_eq!(
+        get_s(&second, "created_at"),
+        Some("2026-04-12T01:52:35.000000Z")
+    );
+    assert_eq!(
+        get_s(&second, "updated_at"),
+        Some("2026-04-12T01:54:05.000000Z")
+    );
+    assert_eq!(get_i64(&second, "id"), Some(id), "the session keeps its id");
+    assert!(get_i64(&second, "init_seq") > get_i64(&first, "init_seq"));
+    let user = second.get("user_attributes").unwrap().to_json();
+    assert_eq!(user, json!({"plan": "pro", "signup_step": "landing"}));
+    // The first context is kept for first-touch attribution; the latest is the current one.
+    let first_context = second.get("first_context").unwrap().to_json();
+    assert_eq!(first_context["url"]["href"], "https://a/1");
+    assert_eq!(
+        second.get("context").unwrap().to_json()["url"]["href"],
+        "https://a/2"
+    );
+
+    let other = repo
+        .init_session(&p, &init_write(SessionUuid::new_v4(), "https://a/3"))
+        .await
+        .unwrap();
+    assert_ne!(get_i64(&other, "id"), Some(id), "sessions get distinct ids");
+}
+
+async fn attributes_merge_or_replace(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, _) = repo_at(table);
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    repo.set_attributes(
+        &p,
+        &uuid,
+        &attrs(json!({"plan": "free", "crm_id": "lead_2048"})),
+        false,
+    )
+    .await
+    .unwrap();
+    let merged = repo
+        .set_attributes(
+            &p,
+            &uuid,
+            &attrs(json!({"plan": "pro", "flags": {"beta": true}})),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        merged.get("attributes").unwrap().to_json(),
+        json!({"crm_id": "lead_2048", "flags": {"beta": true}, "plan": "pro"})
+    );
+    let replaced = repo
+        .set_attributes(&p, &uuid, &attrs(json!({"only": 1})), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.get("attributes").unwrap().to_json(),
+        json!({"only": 1})
+    );
+    // Attributes on an unknown UUID created the session.
+    let session = repo.get_session(&p, &uuid).await.unwrap().unwrap();
+    assert!(get_i64(&session, "id").is_some());
+    assert!(get_s(&session, "created_at").is_some());
+}
+
+async fn event_for_unknown_uuid_creates_a_minimal_session(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    let outcome = repo
+        .record_event(&p, new_event(uuid, "checkout_started", clock.now()))
+        .await
+        .unwrap();
+    assert!(!outcome.duplicate);
+    let found = repo
+        .session_with_events(&p, &uuid)
+        .await
+        .unwrap()
+        .expect("session created");
+    assert_eq!(
+        get_s(&found.session, "uuid"),
+        Some(uuid.to_string().as_str())
+    );
+    assert_eq!(found.events.len(), 1);
+    let event = &found.events[0];
+    assert_eq!(get_s(event, "name"), Some("checkout_started"));
+    assert_eq!(event.get("session_id"), found.session.get("id"));
+    assert_eq!(
+        event.get("attributes").unwrap().to_json(),
+        json!({"cart_value": 129.99, "currency": "USD"})
+    );
+    assert_eq!(
+        get_s(event, "occurred_at"),
+        Some("2026-04-12T01:52:35.000000Z")
+    );
+}
+
+async fn event_takes_ip_and_user_agent_from_its_session_unless_given(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    repo.init_session(&p, &init_write(uuid, "https://a/"))
+        .await
+        .unwrap();
+    repo.record_event(&p, new_event(uuid, "from_session", clock.now()))
+        .await
+        .unwrap();
+    let mut explicit = new_event(uuid, "explicit", clock.now());
+    explicit.ip_address = Some("2001:db8::1".into());
+    explicit.user_agent = Some("curl/8".into());
+    repo.record_event(&p, explicit).await.unwrap();
+
+    let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
+    let by_name = |n: &str| {
+        found
+            .events
+            .iter()
+            .find(|e| get_s(e, "name") == Some(n))
+            .unwrap()
+            .clone()
+    };
+    let from_session = by_name("from_session");
+    assert_eq!(get_s(&from_session, "ip_address"), Some("50.89.98.90"));
+    assert_eq!(get_s(&from_session, "user_agent"), Some("UA/1.0"));
+    let explicit = by_name("explicit");
+    assert_eq!(get_s(&explicit, "ip_address"), Some("2001:db8::1"));
+    assert_eq!(get_s(&explicit, "user_agent"), Some("curl/8"));
+}
+
+async fn retried_event_id_is_stored_once(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    let id = EventId::new_v4();
+    let mut event = new_event(uuid, "purchase", clock.now());
+    event.event_id = Some(id);
+    let first = repo.record_event(&p, event.clone()).await.unwrap();
+    assert!(!first.duplicate);
+    assert_eq!(first.event_id, id.to_string());
+    // The retry arrives later, with a different body time: still the same event.
+    clock.advance_millis(5_000);
+    event.occurred_at = clock.now();
+    let retry = repo.record_event(&p, event).await.unwrap();
+    assert!(retry.duplicate);
+    let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
+    assert_eq!(found.events.len(), 1);
+    assert_eq!(repo.event_total(&p, &name("purchase")).await.unwrap(), 1);
+}
+
+async fn session_with_events_returns_the_newest_hundred(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    repo.init_session(&p, &init_write(uuid, "https://a/"))
+        .await
+        .unwrap();
+    let base = clock.now().micros();
+    // Written out of order; listed newest first.
+    let mut offsets: Vec<i64> = (0..105).collect();
+    offsets.reverse();
+    offsets.swap(3, 80);
+    let events: Vec<NewEvent> = offsets
+        .iter()
+        .map(|i| {
+            new_event(
+                uuid,
+                &format!("e{i}"),
+                Timestamp::from_micros(base + i * 1000),
+            )
+        })
+        .collect();
+    futures_join(&repo, &p, events).await;
+    let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
+    assert_eq!(found.events.len(), SESSION_EVENTS_LIMIT);
+    let names: Vec<&str> = found
+        .events
+        .iter()
+        .filter_map(|e| get_s(e, "name"))
+        .collect();
+    let expected: Vec<String> = (5..105).rev().map(|i| format!("e{i}")).collect();
+    assert_eq!(names, expected);
+    assert!(
+        repo.session_with_events(&p, &SessionUuid::new_v4())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Records events eight at a time, as concurrent requests would.
+async fn futures_join(repo: &Repo<AnyTable>, p: &Project, events: Vec<NewEvent>) {
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<NewEvent> = events.by_ref().take(8).collect();
+        let results =
+            futures::future::join_all(chunk.into_iter().map(|e| repo.record_event(p, e))).await;
+        for r in results {
+            r.unwrap();
+        }
+    }
+}
+
+async fn event_listing_pages_by_number_and_by_cursor_agree(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let p = project("acme");
+    let base = clock.now().micros();
+    let sessions: Vec<SessionUuid> = (0..3).map(|_| SessionUuid::new_v4()).collect();
+    let events: Vec<NewEvent> = (0..60)
+        .map(|i| {
+            new_event(
+                sessions[i as usize % 3],
+                "checkout_started",
+                Timestamp::from_micros(base + i * 1_000_000),
+            )
+        })
+        .collect();
+    futures_join(&repo, &p, events).await;
+    repo.record_event(&p, new_event(sessions[0], "other", clock.now()))
+        .await
+        .unwrap();
+    let n = name("checkout_started");
+    assert_eq!(repo.event_total(&p, &n).await.unwrap(), 60);
+
+    for sort in [Sort::Asc, Sort::Desc] {
+        let time = |item: &Item| get_s(item, "occurred_at").unwrap().to_owned();
+        let mut by_number = Vec::new();
+        for page in 1..=3 {
+            let listed = repo
+                .list_events(&p, &n, sort, 25, page, None)
+                .await
+                .unwrap();
+            assert_eq!(listed.total, 60);
+            assert_eq!(listed.page, page);
+            assert_eq!(listed.rows.len(), if page < 3 { 25 } else { 10 });
+            assert_eq!(listed.next_cursor.is_some(), page < 3, "page {page}");
+            by_number.extend(listed.rows.iter().map(time));
+        }
+        let mut by_cursor = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let listed = repo
+                .list_events(&p, &n, sort, 25, 1, cursor.as_deref())
+                .await
+                .unwrap();
+            pages += 1;
+            assert_eq!(listed.page, pages, "a cursor carries its page number");
+            by_cursor.extend(listed.rows.iter().map(time));
+            match listed.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        let mut expected: Vec<String> = (0..60)
+            .map(|i| Timestamp::from_micros(base + i * 1_000_000).to_string())
+            .collect();
+        if sort == Sort::Desc {
+            expected.reverse();
+        }
+        assert_eq!(by_number, expected, "{sort:?} by page number");
+        assert_eq!(by_cursor, expected, "{sort:?} by cursor");
+        // Past the end: an empty page, still with the total.
+        let beyond = repo.list_events(&p, &n, sort, 25, 4, None).await.unwrap();
+        assert!(beyond.rows.is_empty() && beyond.next_cursor.is_none());
+        assert_eq!(beyond.total, 60);
+    }
+    let none = repo
+        .list_events(&p, &name("never"), Sort::Desc, 25, 1, None)
+        .await
+        .unwrap();
+    assert_eq!((none.total, none.rows.len()), (0, 0));
+}
+
+async fn cursor_cannot_be_forged_or_reused_across_names(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    for i in 0..3 {
+        repo.record_event(
+            &p,
+            new_event(uuid, "a", Timestamp::from_micros(clock.now().micros() + i)),
+        )
+        .await
+        .unwrap();
+    }
+    let first = repo
+        .list_events(&p, &name("a"), Sort::Desc, 1, 1, None)
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    let reject = |r: Result<_, ListError>| match r {
+        Err(ListError::Cursor(_)) => {}
+        Err(other) => panic!("expected a cursor error, got {other:?}"),
+        Ok(_) => panic!("a bad cursor was accepted"),
+    };
+    reject(
+        repo.list_events(&p, &name("b"), Sort::Desc, 1, 1, Some(&cursor))
+            .await,
+    );
+    reject(
+        repo.list_events(&p, &name("a"), Sort::Asc, 1, 1, Some(&cursor))
+            .await,
+    );
+    reject(
+        repo.list_events(
+            &project("other"),
+            &name("a"),
+            Sort::Desc,
+            1,
+            1,
+            Some(&cursor),
+        )
+        .await,
+    );
+    let mut tampered = cursor.clone().into_bytes();
+    let mid = tampered.len() / 2;
+    tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+    reject(
+        repo.list_events(
+            &p,
+            &name("a"),
+            Sort::Desc,
+            1,
+            1,
+            Some(&String::from_utf8(tampered).unwrap()),
+        )
+        .await,
+    );
+    reject(
+        repo.list_events(&p, &name("a"), Sort::Desc, 1, 1, Some("garbage"))
+            .await,
+    );
+    reject(
+        repo.list_events(&p, &name("a"), Sort::Desc, 1, 1, Some(""))
+            .await,
+    );
+    let second = repo
+        .list_events(&p, &name("a"), Sort::Desc, 1, 1, Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(second.page, 2);
+    assert_eq!(second.rows.len(), 1);
+}
+
+async fn projects_never_see_each_other(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, clock) = repo_at(table);
+    let (a, b) = (project("a"), project("b"));
+    let uuid = SessionUuid::new_v4();
+    repo.init_session(&a, &init_write(uuid, "https://a/"))
+        .await
+        .unwrap();
+    repo.record_event(&a, new_event(uuid, "shared_name", clock.now()))
+        .await
+        .unwrap();
+    assert!(repo.session_with_events(&b, &uuid).await.unwrap().is_none());
+    let listed = repo
+        .list_events(&b, &name("shared_name"), Sort::Desc, 25, 1, None)
+        .await
+        .unwrap();
+    assert_eq!((listed.total, listed.rows.len()), (0, 0));
+    // The same UUID in project b is a different session.
+    repo.record_event(&b, new_event(uuid, "shared_name", clock.now()))
+        .await
+        .unwrap();
+    let in_a = repo.session_with_events(&a, &uuid).await.unwrap().unwrap();
+    let in_b = repo.session_with_events(&b, &uuid).await.unwrap().unwrap();
+    assert_eq!((in_a.events.len(), in_b.events.len()), (1, 1));
+    assert_ne!(in_a.session.get("context"), in_b.session.get("context"));
+}
+
+async fn keys_resolve_by_hash_and_can_be_revoked(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, _) = repo_at(table);
+    let pair = repo.create_key_pair(&project("shop")).await.unwrap();
+    assert_ne!(pair.public_key, pair.secret_key);
+    let hash = atrack_shared::store::repo::hash_key;
+    let public = repo
+        .find_key_by_hash(&hash(&pair.public_key))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (public.project.as_str(), public.scope),
+        ("shop", Scope::Public)
+    );
+    let secret = repo
+        .find_key_by_hash(&hash(&pair.secret_key))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(secret.scope, Scope::Secret);
+    assert!(
+        repo.find_key_by_hash(&hash("pk_unknown"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The raw key is stored nowhere: its item is found only by the hash.
+    let raw_item = repo
+        .table()
+        .get(&Key::new(format!("KEY#{}", pair.public_key), "KEY"))
+        .await
+        .unwrap();
+    assert!(raw_item.is_none());
+
+    assert!(repo.revoke_key(&pair.public_key).await.unwrap());
+    assert!(
+        repo.find_key_by_hash(&hash(&pair.public_key))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(!repo.revoke_key("pk_never_issued").await.unwrap());
+    // Registering an existing key again changes nothing (and does not un-revoke it).
+    repo.register_key(&project("shop"), Scope::Public, &pair.public_key)
+        .await
+        .unwrap();
+    assert!(
+        repo.find_key_by_hash(&hash(&pair.public_key))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+}
