@@ -31,6 +31,13 @@ pub fn error_response(err: &Error, request_id: &str) -> Response<Body> {
         error["request_id"] = Value::String(request_id.to_owned());
     }
     let mut response = json_response(status, &json!({"success": false, "error": error}));
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was never read, so this connection cannot carry another
+        // request; saying so stops keep-alive clients from sending their next request into it.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
