@@ -312,7 +312,6 @@ export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$mp
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
-export ATRACK_REQUIRE_SERVICES=1
 EOF
 }
 

@@ -1,34 +1,30 @@
 #!/usr/bin/env bash
-# The one command that runs every test, the same way locally and in CI:
+# The one command that runs every test, the same way on a fresh machine, locally and in CI:
+#
 #   infra/test.sh [extra cargo test arguments]
 #
-# The tests need DynamoDB and SQS; they run against local stand-ins (see
-# infra/services.sh). ATRACK_REQUIRE_SERVICES=1 makes the suite fail, not skip,
-# when those are unreachable, so a broken service set-up can't pass as green.
+# It installs what the tests need (DynamoDB Local and the moto SQS server under .tools/, the
+# free GeoIP databases under data/geoip/), starts the two services on free loopback ports,
+# runs `cargo test --workspace` against them and stops them however it ends. A service that
+# cannot be installed or started fails the run: the tests never skip what they cannot reach.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SERVICES="$ROOT/infra/services.sh"
+started=$SECONDS
 
-"$SERVICES" install
+bash "$SERVICES" install
+bash "$ROOT/infra/fetch-geoip.sh"
 
-# GeoIP test data comes from a separate helper, when the project has one.
-GEOIP="$ROOT/infra/fetch-geoip.sh"
-if [[ -x "$GEOIP" ]]; then
-    "$GEOIP"
-elif [[ -f "$GEOIP" ]]; then
-    bash "$GEOIP"
-fi
-
-# Stop the services however this script ends, including a failed start
-# (which leaves nothing behind to stop, so stop is then a no-op).
-trap '"$SERVICES" stop' EXIT
-# Turn Ctrl-C / a CI timeout into a normal exit so the EXIT trap runs.
+# Stop the services however this script ends, including a failed start.
+trap 'bash "$SERVICES" stop' EXIT
+# Turn Ctrl-C or a CI timeout into a normal exit so the EXIT trap runs.
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$SERVICES" start
-eval "$("$SERVICES" env)"
+bash "$SERVICES" start
+eval "$(bash "$SERVICES" env)"
 
 cargo test --workspace "$@"
+echo "infra/test.sh: all tests passed in $((SECONDS - started))s"

@@ -49,7 +49,7 @@ fn number_fits(n: &serde_json::Number) -> bool {
         return true;
     }
     match n.as_f64() {
-        Some(f) if f == 0.0 => true,
+        Some(0.0) => true,
         Some(f) => f.is_finite() && f.abs() < 9.9e125 && f.abs() >= 1e-130,
         None => false,
     }

@@ -122,7 +122,7 @@ fn android_model(ua: &str) -> Option<String> {
                 && !part.starts_with("Android")
                 && !matches!(*part, "U" | "K" | "wv")
                 // A locale such as "en-us", which old Android agents put here.
-                && !(part.len() == 5 && part.as_bytes().get(2) == Some(&b'-'))
+                && (part.len() != 5 || part.as_bytes().get(2) != Some(&b'-'))
         })
         .map(|part| {
             part.split(" Build/")

@@ -110,19 +110,6 @@ pub fn get_json(item: &Item, name: &str) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn json_round_trips_exactly() {
-        let value = json!({"cart_value": 129.99, "n": 3, "neg": -7, "big": 18446744073709551615u64,
-            "flags": {"beta": true}, "list": [1, "a", null], "empty": {}});
-        assert_eq!(Attr::from_json(&value).to_json(), value);
-    }
-}
-
 impl From<&str> for Attr {
     fn from(value: &str) -> Self {
         Attr::S(value.to_owned())
@@ -138,5 +125,18 @@ impl From<String> for Attr {
 impl From<bool> for Attr {
     fn from(value: bool) -> Self {
         Attr::Bool(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_round_trips_exactly() {
+        let value = json!({"cart_value": 129.99, "n": 3, "neg": -7, "big": 18446744073709551615u64,
+            "flags": {"beta": true}, "list": [1, "a", null], "empty": {}});
+        assert_eq!(Attr::from_json(&value).to_json(), value);
     }
 }

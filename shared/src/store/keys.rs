@@ -107,7 +107,7 @@ mod tests {
             "ffffffff-ffff-ffff-ffff-ffffffffffff",
         );
         assert!(SESSION_SK > ev.as_str());
-        assert!(event_id_sk("ffffffff") < EVENT_SK_PREFIX.to_string());
+        assert!(event_id_sk("ffffffff").as_str() < EVENT_SK_PREFIX);
     }
 
     #[test]
