@@ -16,6 +16,7 @@ use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
 use atrack_shared::queue::AnyQueue;
 use atrack_shared::queue::embedded::EmbeddedQueue;
+use atrack_shared::queue::sqs::SqsQueue;
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::engine::dynamo::DynamoTable;
 use atrack_shared::store::engine::embedded::EmbeddedTable;
@@ -153,12 +154,32 @@ pub fn geoip() -> Geo {
 }
 
 /// How init enrichment runs in a test server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enrichment {
     /// No queue: init always enriches in the request.
     Inline,
     /// The durable embedded queue with its in-process worker, as `atrack serve` runs it.
     EmbeddedWorker,
+    /// Jobs go to this SQS queue (on the moto server); nothing consumes them until the test
+    /// feeds them to the enrich handler.
+    Sqs(String),
+}
+
+/// An SQS client for the local moto server.
+pub async fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&local_aws("AWS_ENDPOINT_URL_SQS").await)
+}
+
+/// A new, empty queue on the moto server; returns its URL.
+pub async fn new_queue(client: &aws_sdk_sqs::Client) -> String {
+    let name = format!("atrack-test-{}", uuid::Uuid::new_v4().simple());
+    let created = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create a queue on the moto server");
+    created.queue_url().expect("queue url").to_owned()
 }
 
 /// How to build a test server.
@@ -211,9 +232,10 @@ impl TestServer {
             Geo::disabled()
         };
         let embedded_queue = EmbeddedQueue::new(table.table.clone());
-        let queue = match options.enrichment {
+        let queue = match &options.enrichment {
             Enrichment::Inline => None,
             Enrichment::EmbeddedWorker => Some(AnyQueue::Embedded(embedded_queue.clone())),
+            Enrichment::Sqs(url) => Some(AnyQueue::Sqs(SqsQueue::new(sqs_client().await, url))),
         };
         let app = Arc::new(App::new(
             options.config,
