@@ -160,6 +160,9 @@ pub enum Enrichment {
     Inline,
     /// The durable embedded queue with its in-process worker, as `atrack serve` runs it.
     EmbeddedWorker,
+    /// The embedded queue with no worker, as a process that crashed leaves it: jobs wait until
+    /// the test starts a worker (the next process).
+    EmbeddedQueueOnly,
     /// Jobs go to this SQS queue (on the moto server); nothing consumes them until the test
     /// feeds them to the enrich handler.
     Sqs(String),
@@ -234,7 +237,9 @@ impl TestServer {
         let embedded_queue = EmbeddedQueue::new(table.table.clone());
         let queue = match &options.enrichment {
             Enrichment::Inline => None,
-            Enrichment::EmbeddedWorker => Some(AnyQueue::Embedded(embedded_queue.clone())),
+            Enrichment::EmbeddedWorker | Enrichment::EmbeddedQueueOnly => {
+                Some(AnyQueue::Embedded(embedded_queue.clone()))
+            }
             Enrichment::Sqs(url) => Some(AnyQueue::Sqs(SqsQueue::new(sqs_client().await, url))),
         };
         let app = Arc::new(App::new(
@@ -284,6 +289,11 @@ impl TestServer {
             stop_worker,
             _table: table,
         }
+    }
+
+    /// The table the server stores into.
+    pub fn table(&self) -> &AnyTable {
+        &self._table.table
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atrack_shared::clock::{ManualClock, Timestamp};
+use atrack_shared::queue::embedded::EmbeddedQueue;
 use atrack_shared::worker::process_sqs_batch;
 use atrack_tests::{
     Engine, Enrichment, ServerOptions, TestServer, new_queue, on_both_engines, sqs_client,
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 on_both_engines!(
     reference_init_is_enriched_inline,
     reference_init_is_enriched_by_the_embedded_worker,
+    embedded_jobs_left_by_a_crash_are_finished_at_the_next_start,
     reference_init_is_enriched_through_sqs_and_a_poison_record_fails_alone,
     a_stale_job_never_overwrites_a_newer_init,
     enrichment_keeps_attributes_and_events_written_meanwhile,
@@ -184,6 +186,50 @@ async fn reference_init_is_enriched_by_the_embedded_worker(engine: Engine) {
     assert_eq!(inline.body["queued"], false);
     let data = server.session(inline.body["uuid"].as_str().unwrap()).await;
     assert_eq!(data["session"]["source"], "google");
+}
+
+async fn embedded_jobs_left_by_a_crash_are_finished_at_the_next_start(engine: Engine) {
+    let (options, _) = reference_options(engine, Enrichment::EmbeddedQueueOnly);
+    let server = TestServer::start(options).await;
+    let mut uuids = Vec::new();
+    for _ in 0..3 {
+        let init = server.public("/init", &reference_init(false)).await;
+        assert_eq!(init.body["queued"], true, "{}", init.body);
+        uuids.push(init.body["uuid"].as_str().unwrap().to_owned());
+    }
+    let queue = EmbeddedQueue::new(server.table().clone());
+    assert_eq!(
+        queue.pending(10).await.unwrap().len(),
+        3,
+        "the jobs are stored"
+    );
+    assert_eq!(
+        server.session(&uuids[0]).await["session"]["source"],
+        Value::Null
+    );
+
+    // The next process starts its worker over the same store and drains what was left.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let app = server.app.clone();
+    let worker = tokio::spawn(async move {
+        atrack_shared::worker::run_embedded(&app, &queue, stopped).await;
+    });
+    for uuid in &uuids {
+        assert_reference_session(&enriched_session(&server, uuid).await["session"]);
+    }
+    let queue = EmbeddedQueue::new(server.table().clone());
+    for _ in 0..100 {
+        if queue.pending(10).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        queue.pending(10).await.unwrap().is_empty(),
+        "finished jobs are acknowledged"
+    );
+    stop.send(true).unwrap();
+    worker.await.unwrap();
 }
 
 /// Receives every message waiting on the queue.
