@@ -122,6 +122,18 @@ PY
   done
 fi
 
+# --- MaxMind-schema test databases --------------------------------------------
+# Tiny made-up databases in GeoIP2-City / GeoIP2-ISP layout, so the tests cover the schema
+# production users license as well as the free one (see infra/make-test-geoip.py).
+if (( force )) || ! { have test/GeoIP2-City-Test.mmdb && have test/GeoIP2-ISP-Test.mmdb; }; then
+  venv="$repo_root/.tools/venv"
+  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+  if ! "$venv/bin/python" -c 'import mmdb_writer, netaddr' 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_DEPS[@]}"
+  fi
+  "$venv/bin/python" "$repo_root/infra/make-test-geoip.py" "$dir/test"
+fi
+
 # --- Summary ----------------------------------------------------------------
 summary=()
 for f in city.mmdb city-ipv4.mmdb city-ipv6.mmdb asn.mmdb; do

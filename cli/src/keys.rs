@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use atrack_shared::clock::SystemClock;
-use atrack_shared::store::repo::{Project, Repo};
+use atrack_shared::store::repo::{KeyPair, Project, Repo, Scope};
 use clap::Subcommand;
 
 use crate::store_args::StoreArgs;
@@ -15,6 +15,12 @@ pub enum KeysCommand {
         /// Project name: a-z, 0-9, '-' and '_'.
         #[arg(long)]
         project: String,
+        /// Register this public key instead of generating one (with --secret-key).
+        #[arg(long, requires = "secret_key")]
+        public_key: Option<String>,
+        /// Register this secret key instead of generating one (with --public-key).
+        #[arg(long, requires = "public_key")]
+        secret_key: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -28,10 +34,28 @@ pub enum KeysCommand {
 
 pub async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
-        KeysCommand::Create { project, store } => {
+        KeysCommand::Create {
+            project,
+            public_key,
+            secret_key,
+            store,
+        } => {
             let project = Project::parse(&project).map_err(anyhow::Error::msg)?;
             let repo = Repo::new(store.open().await?, Arc::new(SystemClock));
-            let pair = repo.create_key_pair(&project).await?;
+            let pair = match (public_key, secret_key) {
+                (Some(public_key), Some(secret_key)) => {
+                    repo.register_key(&project, Scope::Public, &public_key)
+                        .await?;
+                    repo.register_key(&project, Scope::Secret, &secret_key)
+                        .await?;
+                    KeyPair {
+                        project: project.clone(),
+                        public_key,
+                        secret_key,
+                    }
+                }
+                _ => repo.create_key_pair(&project).await?,
+            };
             println!("project:    {}", project.as_str());
             println!("public key: {}", pair.public_key);
             println!("secret key: {}", pair.secret_key);

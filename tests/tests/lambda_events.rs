@@ -64,17 +64,35 @@ async fn samples_run_through_the_handlers(engine: Engine) {
         .unwrap();
 
     let (status, body) = invoke(&server, Route::Init, "init.json").await;
-    assert_eq!((status, &body), (200, &json!({"success": true, "uuid": UUID, "queued": false})));
+    assert_eq!(
+        (status, &body),
+        (
+            200,
+            &json!({"success": true, "uuid": UUID, "queued": false})
+        )
+    );
 
     let (status, body) = invoke(&server, Route::Init, "init-missing-key.json").await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
 
     let (status, body) = invoke(&server, Route::Attributes, "attributes.json").await;
-    assert_eq!((status, &body), (200, &json!({"success": true, "uuid": UUID, "queued": false})));
+    assert_eq!(
+        (status, &body),
+        (
+            200,
+            &json!({"success": true, "uuid": UUID, "queued": false})
+        )
+    );
 
     let (status, body) = invoke(&server, Route::Event, "event.json").await;
-    assert_eq!((status, &body), (200, &json!({"success": true, "uuid": UUID, "queued": false})));
+    assert_eq!(
+        (status, &body),
+        (
+            200,
+            &json!({"success": true, "uuid": UUID, "queued": false})
+        )
+    );
 
     // navigator.sendBeacon: text/plain, base64-encoded by API Gateway.
     let (status, body) = invoke(&server, Route::Event, "event-beacon.json").await;
@@ -99,7 +117,10 @@ async fn samples_run_through_the_handlers(engine: Engine) {
     let (status, body) = invoke(&server, Route::EventShow, "event-show.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["meta"]["total"], 1);
-    assert_eq!(body["data"][0]["occurred_at"], "2026-04-12T02:10:00.000000Z");
+    assert_eq!(
+        body["data"][0]["occurred_at"],
+        "2026-04-12T02:10:00.000000Z"
+    );
     assert_eq!(body["data"][0]["ip_address"], "50.89.98.90");
 
     let (status, body) = invoke(&server, Route::EventShow, "event-show-public-key.json").await;

@@ -38,7 +38,11 @@ fn of_type(template: &Value, kind: &str) -> Vec<(String, Value)> {
 fn strings(value: &Value) -> Vec<String> {
     value
         .as_sequence()
-        .map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -83,8 +87,16 @@ fn the_table_is_the_one_keys_rs_defines() {
             })
             .collect()
     };
-    let pair = |pk: &str, sk: &str| vec![(pk.to_owned(), "HASH".to_owned()), (sk.to_owned(), "RANGE".to_owned())];
-    assert_eq!(key_schema(&p["KeySchema"]), pair(TABLE.partition_key, TABLE.sort_key));
+    let pair = |pk: &str, sk: &str| {
+        vec![
+            (pk.to_owned(), "HASH".to_owned()),
+            (sk.to_owned(), "RANGE".to_owned()),
+        ]
+    };
+    assert_eq!(
+        key_schema(&p["KeySchema"]),
+        pair(TABLE.partition_key, TABLE.sort_key)
+    );
     let indexes = p["GlobalSecondaryIndexes"].as_sequence().unwrap();
     assert_eq!(indexes.len(), TABLE.indexes.len());
     let mut defined: BTreeSet<&str> = BTreeSet::from([TABLE.partition_key, TABLE.sort_key]);
@@ -93,7 +105,10 @@ fn the_table_is_the_one_keys_rs_defines() {
             .iter()
             .find(|i| i["IndexName"].as_str() == Some(index.name))
             .unwrap_or_else(|| panic!("index {} missing from template.yaml", index.name));
-        assert_eq!(key_schema(&found["KeySchema"]), pair(index.partition_key, index.sort_key));
+        assert_eq!(
+            key_schema(&found["KeySchema"]),
+            pair(index.partition_key, index.sort_key)
+        );
         assert_eq!(found["Projection"]["ProjectionType"], "ALL");
         defined.extend([index.partition_key, index.sort_key]);
     }
@@ -107,9 +122,15 @@ fn the_table_is_the_one_keys_rs_defines() {
         })
         .collect();
     assert_eq!(attributes, defined);
-    assert_eq!(p["TimeToLiveSpecification"]["AttributeName"], TABLE.ttl_attribute);
+    assert_eq!(
+        p["TimeToLiveSpecification"]["AttributeName"],
+        TABLE.ttl_attribute
+    );
     assert_eq!(p["TimeToLiveSpecification"]["Enabled"], true);
-    assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
     assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
 }
 
@@ -120,12 +141,17 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
     let mut in_template = BTreeSet::new();
     let mut http_routes = BTreeSet::new();
     for (name, function) in &functions {
-        assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{name}"
+        );
         let binary = function["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_else(|| panic!("{name} names no binary"))
             .to_owned();
-        let events = function["Properties"]["Events"].as_mapping().expect("Events");
+        let events = function["Properties"]["Events"]
+            .as_mapping()
+            .expect("Events");
         for (_, event) in events {
             if event["Type"] == "HttpApi" {
                 let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
@@ -136,9 +162,16 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
                 );
             }
         }
-        assert!(in_template.insert(binary), "{name}: a binary deployed twice");
+        assert!(
+            in_template.insert(binary),
+            "{name}: a binary deployed twice"
+        );
     }
-    assert_eq!(in_template, function_binaries(), "functions/* and template.yaml disagree");
+    assert_eq!(
+        in_template,
+        function_binaries(),
+        "functions/* and template.yaml disagree"
+    );
 
     // Every endpoint is routed, with POST, to the function built for it, whose main serves
     // that route; and the template routes nothing else but /health.
@@ -149,12 +182,20 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
             "POST {} is not routed to {binary}",
             route.path()
         );
-        let main = std::fs::read_to_string(root().join("functions").join(&binary).join("src/main.rs"))
-            .unwrap();
-        assert!(main.contains(&format!("Route::{route:?}")), "{binary} does not serve {route:?}");
+        let main =
+            std::fs::read_to_string(root().join("functions").join(&binary).join("src/main.rs"))
+                .unwrap();
+        assert!(
+            main.contains(&format!("Route::{route:?}")),
+            "{binary} does not serve {route:?}"
+        );
     }
     let routed: BTreeSet<&str> = http_routes.iter().map(|(_, p, _)| p.as_str()).collect();
-    let expected: BTreeSet<&str> = Route::ALL.iter().map(|r| r.path()).chain(["/health"]).collect();
+    let expected: BTreeSet<&str> = Route::ALL
+        .iter()
+        .map(|r| r.path())
+        .chain(["/health"])
+        .collect();
     assert_eq!(routed, expected);
 }
 
@@ -180,7 +221,10 @@ fn enrich_consumes_the_queue_with_partial_batch_failures() {
         let seconds = t["Mappings"]["EnrichVisibility"][timeout.as_str()]["Seconds"]
             .as_u64()
             .unwrap_or_else(|| panic!("no visibility for timeout {timeout}"));
-        assert!(seconds >= 6 * timeout.parse::<u64>().unwrap(), "timeout {timeout}");
+        assert!(
+            seconds >= 6 * timeout.parse::<u64>().unwrap(),
+            "timeout {timeout}"
+        );
     }
     let queues = of_type(&t, "AWS::SQS::Queue");
     assert_eq!(queues.len(), 2, "the queue and its dead-letter queue");
@@ -210,7 +254,11 @@ fn policy_resources(value: &Value, out: &mut Vec<Value>) {
 fn policies_grant_no_wildcard_resource() {
     let mut found = Vec::new();
     policy_resources(&template(), &mut found);
-    assert!(found.len() >= 12, "expected every role's statements, found {}", found.len());
+    assert!(
+        found.len() >= 12,
+        "expected every role's statements, found {}",
+        found.len()
+    );
     for resource in found {
         if let Some(text) = resource.as_str() {
             assert!(!text.contains('*'), "wildcard resource {text}");
@@ -223,7 +271,13 @@ fn policies_grant_no_wildcard_resource() {
     }
     // Every function runs under its own role rather than SAM's generated one.
     for (name, function) in of_type(&template(), "AWS::Serverless::Function") {
-        assert!(!function["Properties"]["Role"].is_null(), "{name} has no explicit role");
-        assert!(function["Properties"]["Policies"].is_null(), "{name} adds SAM policies");
+        assert!(
+            !function["Properties"]["Role"].is_null(),
+            "{name} has no explicit role"
+        );
+        assert!(
+            function["Properties"]["Policies"].is_null(),
+            "{name} adds SAM policies"
+        );
     }
 }

@@ -14,7 +14,8 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use maxminddb::{Mmap, Reader};
+use maxminddb::{Mmap, Reader, geoip2};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// The enriched IP: the address as stored and the `ip_data` object.
@@ -28,8 +29,95 @@ pub struct IpData {
 /// address families (MaxMind) or as one per family (ip-location-db ships IPv4 and IPv6 apart).
 #[derive(Default)]
 pub struct Geo {
-    city: Vec<Reader<Mmap>>,
+    city: Vec<CityDb>,
     asn: Option<Reader<Mmap>>,
+}
+
+/// The record layout of a city database, found once when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// MaxMind's GeoIP2 / GeoLite2 (and DB-IP's, which follows it).
+    MaxMind,
+    /// ip-location-db's flat records.
+    Flat,
+}
+
+struct CityDb {
+    reader: Reader<Mmap>,
+    schema: Schema,
+}
+
+impl CityDb {
+    /// Tells the schema from a few well-known addresses' records: the flat one has a
+    /// `country_code` string where MaxMind's has a `country` map.
+    fn new(reader: Reader<Mmap>) -> Self {
+        let probes: [IpAddr; 3] = [
+            IpAddr::from([8, 8, 8, 8]),
+            IpAddr::from([1, 1, 1, 1]),
+            IpAddr::from([0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888]),
+        ];
+        let flat = probes.iter().any(|ip| {
+            lookup::<Value>(&reader, *ip).is_some_and(|r| r.get("country_code").is_some())
+        });
+        let schema = if flat { Schema::Flat } else { Schema::MaxMind };
+        CityDb { reader, schema }
+    }
+}
+
+/// Decodes the record for `ip` as `T`; `None` when the database has none, cannot take the
+/// address family, or the record is not of that shape.
+fn lookup<'de, T: Deserialize<'de>>(reader: &'de Reader<Mmap>, ip: IpAddr) -> Option<T> {
+    // An IPv4-only database cannot take an IPv6 address.
+    if ip.is_ipv6() && reader.metadata().ip_version != 6 {
+        return None;
+    }
+    reader.lookup(ip).ok()?.decode::<T>().ok().flatten()
+}
+
+/// A coordinate as a flat database stores it: ip-location-db writes 32-bit floats, other
+/// writers doubles or text; MMDB decoding is strict about the type, so take any of them.
+#[derive(Debug, Clone, Copy)]
+struct Coordinate(f64);
+
+impl<'de> Deserialize<'de> for Coordinate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Coordinate;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a coordinate")
+            }
+            fn visit_f32<E>(self, v: f32) -> Result<Coordinate, E> {
+                Ok(Coordinate(f64::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Coordinate, E> {
+                Ok(Coordinate(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Coordinate, E> {
+                v.trim().parse().map(Coordinate).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A record of ip-location-db's city databases. Unknown values are empty strings there.
+#[derive(Debug, Default, Deserialize)]
+struct FlatCity<'a> {
+    #[serde(borrow, default)]
+    city: Option<&'a str>,
+    #[serde(default)]
+    country_code: Option<&'a str>,
+    #[serde(default)]
+    latitude: Option<Coordinate>,
+    #[serde(default)]
+    longitude: Option<Coordinate>,
+    #[serde(default)]
+    state1: Option<&'a str>,
+    #[serde(default)]
+    state2: Option<&'a str>,
+    #[serde(default)]
+    timezone: Option<&'a str>,
 }
 
 /// Where the fetch script puts the free databases, relative to the working directory, and
@@ -75,7 +163,11 @@ impl Geo {
             .map(Path::to_path_buf)
             .or_else(|| default_path("asn.mmdb"));
         let geo = Geo {
-            city: city_paths.iter().filter_map(|p| open(p)).collect(),
+            city: city_paths
+                .iter()
+                .filter_map(|p| open(p))
+                .map(CityDb::new)
+                .collect(),
             asn: asn_path.as_deref().and_then(open),
         };
         if geo.city.is_empty() || geo.asn.is_none() {
@@ -101,45 +193,25 @@ impl Geo {
         self.asn.is_some()
     }
 
-    fn record(reader: Option<&Reader<Mmap>>, ip: IpAddr) -> Option<Value> {
-        let reader = reader?;
-        // An IPv4-only database cannot take an IPv6 address.
-        if ip.is_ipv6() && reader.metadata().ip_version != 6 {
-            return None;
-        }
-        let result = reader.lookup(ip).ok()?;
-        result.decode::<Value>().ok().flatten()
-    }
-
-    /// The `city` part of `ip_data`, from either schema.
+    /// The `city` part of `ip_data`, from either schema, in MaxMind's shape. Records are
+    /// decoded into typed structs borrowing from the map, not into generic JSON.
     pub fn city(&self, ip: IpAddr) -> Option<Value> {
-        let record = self
-            .city
-            .iter()
-            .find_map(|reader| Self::record(Some(reader), ip))?;
-        Some(
-            if record.get("city").is_some_and(Value::is_object) || record.get("country").is_some() {
-                maxmind_city(&record)
-            } else {
-                flat_city(&record)
-            },
-        )
+        self.city.iter().find_map(|db| match db.schema {
+            Schema::MaxMind => lookup::<geoip2::City>(&db.reader, ip).map(|r| maxmind_city(&r)),
+            Schema::Flat => lookup::<FlatCity>(&db.reader, ip).map(|r| flat_city(&r)),
+        })
     }
 
-    /// The `isp` part of `ip_data`, from an ASN or ISP database.
+    /// The `isp` part of `ip_data`, from an ASN or ISP database (GeoIP2-ISP's record is a
+    /// superset of GeoLite2-ASN's).
     pub fn isp(&self, ip: IpAddr) -> Option<Value> {
-        let record = Self::record(self.asn.as_ref(), ip)?;
-        let org = record
-            .get("autonomous_system_organization")
-            .or_else(|| record.get("as_organization"))
-            .cloned();
-        let asn = record
-            .get("autonomous_system_number")
-            .or_else(|| record.get("asn"))
-            .cloned();
-        let isp = record.get("isp").cloned().or_else(|| org.clone());
-        let organization = record.get("organization").cloned().or_else(|| org.clone());
-        Some(json!({"isp": isp, "organization": organization, "asn": asn}))
+        let record = lookup::<geoip2::Isp>(self.asn.as_ref()?, ip)?;
+        let org = record.autonomous_system_organization;
+        Some(json!({
+            "isp": record.isp.or(org),
+            "organization": record.organization.or(org),
+            "asn": record.autonomous_system_number,
+        }))
     }
 
     /// Builds `ip_address` and `ip_data` for a client IP as sent. An address that does not
@@ -176,46 +248,44 @@ impl Geo {
     }
 }
 
-/// A non-empty string field (ip-location-db writes "" for unknown values).
-fn text(value: Option<&Value>) -> Option<&str> {
-    value.and_then(Value::as_str).filter(|s| !s.is_empty())
+/// A non-empty string (ip-location-db writes "" for unknown values).
+fn text(value: Option<&str>) -> Option<&str> {
+    value.filter(|s| !s.is_empty())
 }
 
-fn en_names(name: Option<&Value>) -> Option<Value> {
+fn en_names(name: Option<&str>) -> Option<Value> {
     text(name).map(|n| json!({"en": n}))
 }
 
 /// MaxMind's schema, trimmed to what the reference shows plus city names and subdivisions.
-fn maxmind_city(record: &Value) -> Value {
+fn maxmind_city(record: &geoip2::City<'_>) -> Value {
     let mut out = Map::new();
-    if let Some(country) = record.get("country") {
+    let country = &record.country;
+    if country.iso_code.is_some() || country.names.english.is_some() {
         out.insert(
             "country".into(),
-            json!({
-                "iso_code": country.get("iso_code"),
-                "names": {"en": country.pointer("/names/en")},
-            }),
+            json!({"iso_code": country.iso_code, "names": {"en": country.names.english}}),
         );
     }
-    if let Some(location) = record.get("location") {
+    let location = &record.location;
+    if location.latitude.is_some() || location.time_zone.is_some() {
         out.insert(
             "location".into(),
             json!({
-                "latitude": location.get("latitude"),
-                "longitude": location.get("longitude"),
-                "time_zone": location.get("time_zone"),
+                "latitude": location.latitude,
+                "longitude": location.longitude,
+                "time_zone": location.time_zone,
             }),
         );
     }
-    if let Some(name) = record.pointer("/city/names/en") {
-        out.insert("names".into(), json!({"en": name}));
+    if let Some(names) = en_names(record.city.names.english) {
+        out.insert("names".into(), names);
     }
-    if let Some(subdivisions) = record.get("subdivisions").and_then(Value::as_array) {
-        let subs: Vec<Value> = subdivisions
+    if !record.subdivisions.is_empty() {
+        let subs: Vec<Value> = record
+            .subdivisions
             .iter()
-            .map(
-                |s| json!({"iso_code": s.get("iso_code"), "names": {"en": s.pointer("/names/en")}}),
-            )
+            .map(|s| json!({"iso_code": s.iso_code, "names": {"en": s.names.english}}))
             .collect();
         out.insert("subdivisions".into(), Value::Array(subs));
     }
@@ -223,9 +293,9 @@ fn maxmind_city(record: &Value) -> Value {
 }
 
 /// ip-location-db's flat schema, reshaped into MaxMind's so clients see one form.
-fn flat_city(record: &Value) -> Value {
+fn flat_city(record: &FlatCity<'_>) -> Value {
     let mut out = Map::new();
-    if let Some(code) = text(record.get("country_code")) {
+    if let Some(code) = text(record.country_code) {
         out.insert(
             "country".into(),
             json!({"iso_code": code, "names": {"en": country_name(code)}}),
@@ -233,28 +303,21 @@ fn flat_city(record: &Value) -> Value {
     }
     // Coordinates are stored as 32-bit floats (28.530000686645508); four decimals is the
     // precision MaxMind publishes (28.53, -81.4807).
-    let number = |name: &str| {
-        let f = match record.get(name)? {
-            Value::Number(n) => n.as_f64()?,
-            Value::String(s) => s.parse::<f64>().ok()?,
-            _ => return None,
-        };
-        Some(json!((f * 10_000.0).round() / 10_000.0))
-    };
+    let round = |c: Option<Coordinate>| c.map(|Coordinate(f)| (f * 10_000.0).round() / 10_000.0);
     out.insert(
         "location".into(),
         json!({
-            "latitude": number("latitude"),
-            "longitude": number("longitude"),
-            "time_zone": text(record.get("timezone")),
+            "latitude": round(record.latitude),
+            "longitude": round(record.longitude),
+            "time_zone": text(record.timezone),
         }),
     );
-    if let Some(names) = en_names(record.get("city")) {
+    if let Some(names) = en_names(record.city) {
         out.insert("names".into(), names);
     }
-    let subs: Vec<Value> = ["state1", "state2"]
-        .iter()
-        .filter_map(|k| en_names(record.get(*k)).map(|names| json!({"names": names})))
+    let subs: Vec<Value> = [record.state1, record.state2]
+        .into_iter()
+        .filter_map(|state| en_names(state).map(|names| json!({"names": names})))
         .collect();
     if !subs.is_empty() {
         out.insert("subdivisions".into(), Value::Array(subs));

@@ -5,12 +5,14 @@ pub mod device;
 pub mod geo;
 pub mod url;
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 use crate::store::item::{Attr, Item, get_i64};
 use crate::store::repo::session_attr;
 use geo::Geo;
-use url::{UrlInput, attribute};
+use url::{Attribution, UrlInput, attribute};
 
 /// What enrichment writes: the fields it owns, and the first-touch attribution (kept only if
 /// the session has none yet).
@@ -27,24 +29,44 @@ pub struct Enricher {
     geo: Geo,
 }
 
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut v = value;
+/// A string inside a stored map, by path (`["client", "ipAddress"]`). Reading the stored
+/// attribute directly, rather than converting it to JSON first, keeps enrichment free of
+/// copies it does not need.
+fn str_at<'a>(value: Option<&'a Attr>, path: &[&str]) -> Option<&'a str> {
+    let mut v = value?;
     for p in path {
-        v = v.get(p)?;
+        v = v.as_m()?.get(*p)?;
     }
-    v.as_str()
+    v.as_s()
 }
 
-fn url_input(context: &Value) -> UrlInput<'_> {
+fn url_input(context: Option<&Attr>) -> UrlInput<'_> {
+    let at = |name: &str| str_at(context, &["url", name]);
     UrlInput {
-        href: str_at(context, &["url", "href"]),
-        raw: str_at(context, &["url", "raw"]),
-        path: str_at(context, &["url", "path"]),
-        query: str_at(context, &["url", "query"]),
-        hash: str_at(context, &["url", "hash"]),
-        referer: str_at(context, &["url", "referer"]),
-        source_url: str_at(context, &["url", "source_url"]),
+        href: at("href"),
+        raw: at("raw"),
+        path: at("path"),
+        query: at("query"),
+        hash: at("hash"),
+        referer: at("referer"),
+        source_url: at("source_url"),
     }
+}
+
+/// The attribution as the stored fields `first_touch` and the session's top level share.
+fn attribution_fields(a: Attribution) -> Vec<(String, Attr)> {
+    vec![
+        ("url_data".to_owned(), Attr::from_json(&a.url_data)),
+        ("utm_data".to_owned(), Attr::from_json_map(&a.utm_data)),
+        (
+            "query_params".to_owned(),
+            Attr::from_json_map(&a.query_params),
+        ),
+        ("click_ids".to_owned(), Attr::from_json_map(&a.click_ids)),
+        ("source".to_owned(), Attr::S(a.source)),
+        ("medium".to_owned(), Attr::S(a.medium)),
+        ("referer".to_owned(), a.referer.map_or(Attr::Null, Attr::S)),
+    ]
 }
 
 impl Enricher {
@@ -62,72 +84,51 @@ impl Enricher {
     /// Enriches a session item from its stored `context`. `None` when the item has no init.
     pub fn enrich_session(&self, session: &Item) -> Option<Enrichment> {
         let init_seq = get_i64(session, session_attr::INIT_SEQ)?;
-        let context = session
-            .get(session_attr::CONTEXT)
-            .map(Attr::to_json)
-            .unwrap_or(Value::Null);
+        let context = session.get(session_attr::CONTEXT);
         let seen_ms = init_seq.div_euclid(1000);
         let previous_click_ids = session.get("click_ids").map(Attr::to_json);
         let previous = previous_click_ids.as_ref().and_then(Value::as_object);
-        let attribution = attribute(&url_input(&context), seen_ms, previous);
-
-        let ip = str_at(&context, &["client", "ipAddress"]);
-        let user_agent = str_at(&context, &["client", "userAgent"]);
-        let ip_data = self.geo.ip_data(ip);
-        let device = user_agent.map(|ua| device::parse(&self.ua, ua).to_json());
-        let client_attributes = context
-            .get("client")
-            .and_then(Value::as_object)
-            .map(|c| {
-                c.iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "ipAddress" | "userAgent"))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<Map<String, Value>>()
-            })
-            .unwrap_or_default();
-
-        let opt = |v: Option<String>| v.map_or(Attr::Null, Attr::S);
-        let mut fields = vec![
-            (
-                "url_data".to_owned(),
-                Attr::from_json(&attribution.url_data),
-            ),
-            (
-                "utm_data".to_owned(),
-                Attr::from_json(&Value::Object(attribution.utm_data.clone())),
-            ),
-            (
-                "query_params".to_owned(),
-                Attr::from_json(&Value::Object(attribution.query_params.clone())),
-            ),
-            (
-                "click_ids".to_owned(),
-                Attr::from_json(&Value::Object(attribution.click_ids.clone())),
-            ),
-            ("source".to_owned(), Attr::S(attribution.source.clone())),
-            ("medium".to_owned(), Attr::S(attribution.medium.clone())),
-            ("referer".to_owned(), opt(attribution.referer.clone())),
-            ("ip_address".to_owned(), opt(ip_data.stored_ip.clone())),
-            ("ip_data".to_owned(), Attr::from_json(&ip_data.data)),
-            (
-                "client_attributes".to_owned(),
-                Attr::from_json(&Value::Object(client_attributes)),
-            ),
-        ];
-        if let Some(device) = device {
-            fields.push(("device_data".to_owned(), Attr::from_json(&device)));
-        }
+        let mut fields = attribution_fields(attribute(&url_input(context), seen_ms, previous));
 
         let first_touch = if session.contains_key("first_touch") {
             None
         } else {
-            let first = session
-                .get(session_attr::FIRST_CONTEXT)
-                .map(Attr::to_json)
-                .unwrap_or_else(|| context.clone());
-            let first_attr = attribute(&url_input(&first), seen_ms, previous);
-            Some(Attr::from_json(&first_attr.to_json()))
+            // On a session's first init the first context is the context: reuse its result.
+            let first = session.get(session_attr::FIRST_CONTEXT);
+            let first_fields = match first {
+                Some(first) if Some(first) != context => {
+                    attribution_fields(attribute(&url_input(Some(first)), seen_ms, previous))
+                }
+                _ => fields.clone(),
+            };
+            Some(Attr::M(first_fields.into_iter().collect()))
         };
+
+        let ip_data = self.geo.ip_data(str_at(context, &["client", "ipAddress"]));
+        let client = context
+            .and_then(Attr::as_m)
+            .and_then(|c| c.get("client"))
+            .and_then(Attr::as_m);
+        let client_attributes: BTreeMap<String, Attr> = client
+            .map(|c| {
+                c.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "ipAddress" | "userAgent"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        fields.extend([
+            (
+                "ip_address".to_owned(),
+                ip_data.stored_ip.map_or(Attr::Null, Attr::S),
+            ),
+            ("ip_data".to_owned(), Attr::from_json(&ip_data.data)),
+            ("client_attributes".to_owned(), Attr::M(client_attributes)),
+        ]);
+        if let Some(user_agent) = str_at(context, &["client", "userAgent"]) {
+            let device = device::parse(&self.ua, user_agent).to_json();
+            fields.push(("device_data".to_owned(), Attr::from_json(&device)));
+        }
         Some(Enrichment {
             init_seq,
             fields,

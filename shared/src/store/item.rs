@@ -59,12 +59,17 @@ impl Attr {
             J::Number(n) => Attr::N(n.to_string()),
             J::String(s) => Attr::S(s.clone()),
             J::Array(items) => Attr::L(items.iter().map(Attr::from_json).collect()),
-            J::Object(map) => Attr::M(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), Attr::from_json(v)))
-                    .collect(),
-            ),
+            J::Object(map) => Attr::from_json_map(map),
         }
+    }
+
+    /// Converts a JSON object without first wrapping (and so copying) it in a `Value`.
+    pub fn from_json_map(map: &serde_json::Map<String, serde_json::Value>) -> Self {
+        Attr::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), Attr::from_json(v)))
+                .collect(),
+        )
     }
 
     /// Converts back to JSON. A number that does not parse (it never should: only
