@@ -30,6 +30,10 @@ pub enum Error {
     MalformedBody(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error(
+        "the session would grow past the 400 KB a stored item may hold; replace its attributes or start a new session"
+    )]
+    ItemTooLarge,
     #[error("invalid cursor: {0}")]
     InvalidCursor(#[from] crate::store::cursor::CursorError),
     #[error("request has invalid fields")]
@@ -52,6 +56,7 @@ impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => Error::Unavailable(err),
+            StoreError::ItemTooLarge => Error::ItemTooLarge,
             other => Error::Internal(Box::new(other)),
         }
     }
@@ -67,7 +72,7 @@ impl Error {
             Error::MissingBody | Error::MalformedBody(_) | Error::InvalidCursor(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::PayloadTooLarge { .. } | Error::ItemTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -84,6 +89,7 @@ impl Error {
             Error::MissingBody => "missing_body",
             Error::MalformedBody(_) => "malformed_body",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::ItemTooLarge => "session_too_large",
             Error::InvalidCursor(_) => "invalid_cursor",
             Error::Validation(_) => "validation_failed",
             Error::Unauthorized(_) => "unauthorized",

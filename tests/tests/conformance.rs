@@ -31,6 +31,7 @@ on_both_engines!(
     index_query_orders_by_index_sort_key_both_ways,
     query_ranges_select_by_sort_key,
     delete_and_batch_write_beyond_one_chunk,
+    an_item_past_400_kb_is_refused_whole,
     init_creates_then_continues_a_session,
     attributes_merge_or_replace,
     event_for_unknown_uuid_creates_a_minimal_session,
@@ -438,6 +439,35 @@ async fn delete_and_batch_write_beyond_one_chunk(engine: Engine) {
     table.delete(&key("p", "never-existed")).await.unwrap();
     assert_eq!(count(&table).await, 29);
     assert!(table.get(&key("p", "059")).await.unwrap().is_none());
+}
+
+async fn an_item_past_400_kb_is_refused_whole(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let k = key("p", "s");
+    // 350 KB fits.
+    let fits = item("p", "s", &[("blob", Attr::S("a".repeat(350 * 1024)))]);
+    table.put(fits.clone(), None).await.unwrap();
+    // A put of 420 KB is refused.
+    let big = item("p", "big", &[("blob", Attr::S("b".repeat(420 * 1024)))]);
+    let err = table.put(big, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::ItemTooLarge), "{err:?}");
+    assert!(table.get(&key("p", "big")).await.unwrap().is_none());
+    // A merge that would take the item past the limit is refused, and changes nothing.
+    let entries: BTreeMap<String, Attr> = (0..10)
+        .map(|i| (format!("k{i}"), Attr::S("c".repeat(8 * 1024))))
+        .collect();
+    let err = table
+        .update(Update {
+            key: k.clone(),
+            ops: vec![UpdateOp::MergeMap("attributes".into(), entries)],
+            condition: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ItemTooLarge), "{err:?}");
+    let after = table.get(&k).await.unwrap().unwrap();
+    let names: Vec<&String> = after.keys().collect();
+    assert!(after == fits, "the refused merge left {names:?}");
 }
 
 // ---- the repository ----

@@ -17,6 +17,7 @@ on_both_engines!(
     keys_and_scopes_are_enforced,
     bad_input_gets_a_4xx_envelope_and_changes_nothing,
     beacon_bodies_sent_as_text_plain_are_accepted,
+    a_session_that_would_outgrow_its_item_is_refused_with_413,
     unknown_paths_and_methods_answer_in_the_envelope,
 );
 
@@ -815,6 +816,54 @@ async fn bad_input_gets_a_4xx_envelope_and_changes_nothing(engine: Engine) {
     // And the server is still answering.
     let health = server.http.get(server.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
+}
+
+async fn a_session_that_would_outgrow_its_item_is_refused_with_413(engine: Engine) {
+    let server = TestServer::start(ServerOptions::new(engine)).await;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    // Each call is a valid ~30 KB body adding new keys; the merged map keeps growing.
+    let mut accepted = 0;
+    let mut refused = None;
+    for call in 0..20 {
+        let attributes: serde_json::Map<String, Value> = (0..15)
+            .map(|i| (format!("c{call}_k{i}"), json!("x".repeat(1900))))
+            .collect();
+        let answer = server
+            .public(
+                "/attributes",
+                &json!({"uuid": uuid, "attributes": attributes}),
+            )
+            .await;
+        if answer.status == 200 {
+            accepted += 1;
+        } else {
+            refused = Some(answer);
+            break;
+        }
+    }
+    let refused = refused.expect("the session kept growing past 400 KB");
+    assert_error(&refused, 413, "session_too_large");
+    assert!(
+        (10..=14).contains(&accepted),
+        "accepted {accepted} calls of ~28 KB"
+    );
+    let before = server.session(&uuid).await;
+    assert_eq!(
+        before["attributes"].as_object().unwrap().len(),
+        accepted * 15
+    );
+    // Replacing the map makes room again.
+    let replaced = server
+        .public(
+            "/attributes",
+            &json!({"uuid": uuid, "attributes": {"plan": "pro"}, "replace": true}),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(
+        server.session(&uuid).await["attributes"],
+        json!({"plan": "pro"})
+    );
 }
 
 async fn beacon_bodies_sent_as_text_plain_are_accepted(engine: Engine) {

@@ -31,7 +31,7 @@ pub fn error_response(err: &Error, request_id: &str) -> Response<Body> {
         error["request_id"] = Value::String(request_id.to_owned());
     }
     let mut response = json_response(status, &json!({"success": false, "error": error}));
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
+    if matches!(err, Error::PayloadTooLarge { .. }) {
         // The rest of the body was never read, so this connection cannot carry another
         // request; saying so stops keep-alive clients from sending their next request into it.
         response

@@ -98,6 +98,32 @@ fn parse_number(text: &str) -> Option<serde_json::Value> {
     serde_json::Number::from_f64(f).map(serde_json::Value::Number)
 }
 
+/// DynamoDB's largest item, names and values included.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item's size as DynamoDB counts it: attribute names plus values, strings in UTF-8 bytes,
+/// numbers about one byte per two digits, three bytes of overhead per list or map and one per
+/// element. The embedded engine enforces the same limit with it, so an item one engine takes
+/// the other takes too.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + attr_size(v)).sum()
+}
+
+fn attr_size(attr: &Attr) -> usize {
+    match attr {
+        Attr::S(s) => s.len(),
+        Attr::N(n) => n.len().div_ceil(2) + 1,
+        Attr::Bool(_) | Attr::Null => 1,
+        Attr::L(items) => 3 + items.iter().map(|v| 1 + attr_size(v)).sum::<usize>(),
+        Attr::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + attr_size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
 /// Reads a string attribute, if present and a string.
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(Attr::as_s)

@@ -101,6 +101,10 @@ pub enum StoreError {
     /// The write's condition did not hold; nothing was written.
     #[error("condition check failed")]
     ConditionFailed,
+    /// The write would make the item larger than the engine's item limit (DynamoDB's 400 KB);
+    /// nothing was written.
+    #[error("the item would exceed the 400 KB item size limit")]
+    ItemTooLarge,
     /// The backend is throttling or unreachable; the caller may retry later.
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

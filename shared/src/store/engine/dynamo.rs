@@ -5,7 +5,7 @@
 //! meaning. A map merge writes `#map.#key` paths, which DynamoDB accepts only when the map
 //! exists; the first write to an item therefore creates the map in a separate step.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -18,7 +18,8 @@ use aws_sdk_dynamodb::types::{
 use crate::store::item::{Attr, Item};
 use crate::store::keys::TABLE;
 use crate::store::table::{
-    Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp, Write,
+    Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
+    Write, condition_holds,
 };
 
 /// A DynamoDB table reached through one shared client.
@@ -154,7 +155,14 @@ where
                 | "ResourceNotFoundException",
             ) => StoreError::Unavailable(Box::new(err)),
             Some("ValidationException") => {
-                StoreError::Rejected(service.err().message().unwrap_or("invalid").to_owned())
+                let message = service.err().message().unwrap_or("invalid");
+                if message.contains("Item size has exceeded")
+                    || message.contains("Item size to update has exceeded")
+                {
+                    StoreError::ItemTooLarge
+                } else {
+                    StoreError::Rejected(message.to_owned())
+                }
             }
             _ => StoreError::Internal(Box::new(err)),
         },
@@ -295,11 +303,14 @@ impl Expr {
 }
 
 impl DynamoTable {
+    /// One UpdateItem. `maps_present` are asserted to exist as maps (their entries are written
+    /// by path); `maps_absent` to be missing or not maps (they are written whole).
     async fn update_once(
         &self,
         update: &Update,
         ops: &[UpdateOp],
-        maps_must_exist: &[&str],
+        maps_present: &[&str],
+        maps_absent: &[&str],
     ) -> StoreResult<Item> {
         let mut expr = Expr::default();
         let update_expression = expr.update(ops);
@@ -307,9 +318,16 @@ impl DynamoTable {
         if let Some(c) = &update.condition {
             conditions.push(format!("({})", expr.condition(c)));
         }
-        for map in maps_must_exist {
+        for map in maps_present {
             let m = expr.name(map);
             conditions.push(format!("attribute_exists({m})"));
+        }
+        for map in maps_absent {
+            let m = expr.name(map);
+            let t = expr.value(AttributeValue::S("M".into()));
+            conditions.push(format!(
+                "(attribute_not_exists({m}) OR NOT attribute_type({m}, {t}))"
+            ));
         }
         let mut request = self
             .client
@@ -374,21 +392,48 @@ impl Table for DynamoTable {
             })
             .collect();
         if maps.is_empty() {
-            return self.update_once(&update, &update.ops, &[]).await;
+            return self.update_once(&update, &update.ops, &[], &[]).await;
         }
-        match self.update_once(&update, &update.ops, &maps).await {
-            Err(StoreError::ConditionFailed) => {
-                // Either a map is missing or the caller's condition failed. Create the missing
-                // maps under the caller's condition (a no-op for maps that exist), then retry.
-                let create: Vec<UpdateOp> = maps
-                    .iter()
-                    .map(|m| UpdateOp::SetIfAbsent((*m).to_owned(), Attr::M(BTreeMap::new())))
-                    .collect();
-                self.update_once(&update, &create, &[]).await?;
-                self.update_once(&update, &update.ops, &[]).await
+        // Optimistically, the maps exist (every write to a session after its first).
+        match self.update_once(&update, &update.ops, &maps, &[]).await {
+            Err(StoreError::ConditionFailed) => {}
+            other => return other,
+        }
+        // A map is missing, or the caller's condition failed: look, then write missing maps
+        // whole in one atomic update (never an empty map first and the entries after, which
+        // would leave the empty map behind if the second write failed).
+        for _ in 0..3 {
+            let current = self.get(&update.key).await?;
+            if let Some(c) = &update.condition
+                && !condition_holds(c, current.as_ref())
+            {
+                return Err(StoreError::ConditionFailed);
             }
-            other => other,
+            let is_map = |m: &str| {
+                current
+                    .as_ref()
+                    .is_some_and(|item| matches!(item.get(m), Some(Attr::M(_))))
+            };
+            let (present, absent): (Vec<&str>, Vec<&str>) = maps.iter().partition(|m| is_map(m));
+            let ops: Vec<UpdateOp> = update
+                .ops
+                .iter()
+                .map(|op| match op {
+                    UpdateOp::MergeMap(m, entries) if absent.contains(&m.as_str()) => {
+                        UpdateOp::Set(m.clone(), Attr::M(entries.clone()))
+                    }
+                    other => other.clone(),
+                })
+                .collect();
+            match self.update_once(&update, &ops, &present, &absent).await {
+                // Another writer changed the item between the read and the write: look again.
+                Err(StoreError::ConditionFailed) => continue,
+                other => return other,
+            }
         }
+        Err(StoreError::Unavailable(
+            "map update kept racing with other writers".into(),
+        ))
     }
 
     async fn delete(&self, key: &Key) -> StoreResult<()> {

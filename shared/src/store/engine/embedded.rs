@@ -15,7 +15,7 @@ use std::thread;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::store::item::{Item, get_s};
+use crate::store::item::{Item, MAX_ITEM_BYTES, get_s, item_size};
 use crate::store::keys::{GSI1, TABLE};
 use crate::store::table::{
     Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, Write,
@@ -232,6 +232,9 @@ impl Writer<'_, '_> {
     }
 
     fn store(&mut self, key: &Key, previous: Option<&Item>, item: &Item) -> StoreResult<()> {
+        if item_size(item) > MAX_ITEM_BYTES {
+            return Err(StoreError::ItemTooLarge);
+        }
         let bytes = encode(item)?;
         self.unindex(key, previous)?;
         self.items
