@@ -93,6 +93,12 @@ pub async fn local_aws(endpoint_var: &str) -> aws_config::SdkConfig {
 
 /// A new, empty table on `engine`.
 pub async fn open_table(engine: Engine) -> TestTable {
+    open_table_via(engine, None).await
+}
+
+/// A new, empty table on `engine`; for DynamoDB, reached through `endpoint` (a [`CutProxy`])
+/// rather than DynamoDB Local directly when given.
+pub async fn open_table_via(engine: Engine, endpoint: Option<&str>) -> TestTable {
     match engine {
         Engine::Embedded => {
             let dir = TempDir::new().expect("temporary directory");
@@ -105,8 +111,13 @@ pub async fn open_table(engine: Engine) -> TestTable {
         }
         Engine::Dynamo => {
             let aws = local_aws("AWS_ENDPOINT_URL_DYNAMODB").await;
+            let mut config = aws_sdk_dynamodb::config::Builder::from(&aws);
+            if let Some(endpoint) = endpoint {
+                config = config.endpoint_url(endpoint);
+            }
+            let client = aws_sdk_dynamodb::Client::from_conf(config.build());
             let name = format!("atrack-test-{}", uuid::Uuid::new_v4().simple());
-            let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&aws), name);
+            let table = DynamoTable::new(client, name);
             let created = table
                 .create_table()
                 .await
@@ -188,6 +199,8 @@ pub async fn new_queue(client: &aws_sdk_sqs::Client) -> String {
 /// How to build a test server.
 pub struct ServerOptions {
     pub engine: Engine,
+    /// Reach DynamoDB through this endpoint (a [`CutProxy`]) instead of directly.
+    pub dynamodb_endpoint: Option<String>,
     pub enrichment: Enrichment,
     pub geo: bool,
     pub clock: SharedClock,
@@ -198,6 +211,7 @@ impl ServerOptions {
     pub fn new(engine: Engine) -> Self {
         ServerOptions {
             engine,
+            dynamodb_endpoint: None,
             enrichment: Enrichment::Inline,
             geo: false,
             clock: Arc::new(SystemClock),
@@ -228,7 +242,7 @@ pub struct Answer {
 
 impl TestServer {
     pub async fn start(options: ServerOptions) -> TestServer {
-        let table = open_table(options.engine).await;
+        let table = open_table_via(options.engine, options.dynamodb_endpoint.as_deref()).await;
         let geo = if options.geo {
             geoip()
         } else {
@@ -397,4 +411,69 @@ pub fn assert_error(answer: &Answer, status: u16, code: &str) {
         "{}",
         answer.body
     );
+}
+
+/// A TCP proxy on loopback in front of a local service, which a test can cut and restore to
+/// play an outage: while cut, every connection, open or new, is dropped at once.
+pub struct CutProxy {
+    pub addr: SocketAddr,
+    cut: watch::Sender<bool>,
+}
+
+impl CutProxy {
+    /// Proxies a fresh loopback port to `target` (`127.0.0.1:PORT`).
+    pub async fn start(target: SocketAddr) -> CutProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (cut, cut_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if *cut_rx.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cut_rx = cut_rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut_rx.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        CutProxy { addr, cut }
+    }
+
+    /// The proxy's URL, for an SDK endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every connection from now on, like a backend that went away.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    /// Forwards again.
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
+/// DynamoDB Local's address, from the endpoint `infra/test.sh` exports.
+pub fn dynamodb_local_addr() -> SocketAddr {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .expect("AWS_ENDPOINT_URL_DYNAMODB is not set: run the suite with infra/test.sh");
+    endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .expect("AWS_ENDPOINT_URL_DYNAMODB is http://127.0.0.1:PORT")
 }
