@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Ingest throughput of `atrack serve` on the embedded engine, measured with wrk over loopback:
+# POST /event and POST /init at 1, 16 and 64 connections. Every 200 is durable: the embedded
+# engine answers only after the group commit that holds the write has been fsynced.
+#
+#   infra/bench-serve.sh [SECONDS_PER_RUN]      (needs wrk: apt-get install wrk)
+#
+# The server and wrk share this machine's cores, so the figures are a floor for a machine
+# that runs the server alone.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SECONDS_PER_RUN="${1:-15}"
+command -v wrk >/dev/null || { echo "bench-serve: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+cd "$ROOT"
+cargo build --release -p atrack-cli
+data="$(mktemp -d)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export ATRACK_PUBLIC_KEY=pk_load_test ATRACK_SECRET_KEY=sk_load_test RUST_LOG=warn
+target/release/atrack serve --addr "127.0.0.1:$port" --data-dir "$data" >"$data/serve.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+echo "atrack serve (release, embedded store) on $(nproc) cores, $(date -u +%F), ${SECONDS_PER_RUN}s per run"
+printf '%-8s %5s %10s %10s %10s %8s\n' endpoint conns "req/s" p50 p99 errors
+for endpoint in event init; do
+    for conns in 1 16 64; do
+        threads=$(( conns < 2 ? 1 : 2 ))
+        out="$(wrk -t"$threads" -c"$conns" -d"${SECONDS_PER_RUN}s" --latency \
+            -s "infra/load/$endpoint.lua" "http://127.0.0.1:$port/$endpoint")"
+        rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+        p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+        p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+        errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+        printf '%-8s %5s %10s %10s %10s %8s\n' "/$endpoint" "$conns" "$rps" "$p50" "$p99" "${errors:-0}"
+    done
+done
