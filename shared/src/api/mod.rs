@@ -125,13 +125,29 @@ fn request_id(req: &Request<Body>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// How much of a body declared too large is read and dropped so its sender sees the 413.
+const DRAIN_OVERSIZED_UP_TO: usize = 4 << 20;
+
 /// Reads the body up to the limit: a declared or actual size past it is a 413.
 async fn read_body(
     body: Body,
     limit: usize,
     declared: Option<usize>,
 ) -> Result<bytes::Bytes, Error> {
-    if declared.is_some_and(|n| n > limit) {
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        // Read and discard a moderately oversized body before answering, so the client, still
+        // sending, gets the 413 instead of a broken pipe; a huge one is cut off unread.
+        if n <= DRAIN_OVERSIZED_UP_TO {
+            use futures::StreamExt;
+            let mut stream = body.into_data_stream();
+            let mut seen = 0usize;
+            while let Some(Ok(chunk)) = stream.next().await {
+                seen += chunk.len();
+                if seen > DRAIN_OVERSIZED_UP_TO {
+                    break;
+                }
+            }
+        }
         return Err(Error::PayloadTooLarge { limit });
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
