@@ -308,6 +308,7 @@ cmd_env() {
     mp="$(cat "$RUN/moto.port" 2>/dev/null)" || die "services are not running: run infra/services.sh start"
     cat <<EOF
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$dp
+export AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$dp
 export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$mp
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test

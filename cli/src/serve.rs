@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use atrack_shared::App;
 use atrack_shared::clock::SystemClock;
@@ -13,12 +14,19 @@ use atrack_shared::enrich::geo::Geo;
 use atrack_shared::queue::AnyQueue;
 use atrack_shared::queue::embedded::EmbeddedQueue;
 use atrack_shared::queue::sqs::SqsQueue;
+use atrack_shared::store::AnyTable;
+use atrack_shared::store::engine::dynamo_stream::{StreamPoller, streams_client};
 use atrack_shared::store::repo::{Project, Scope};
 use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::store_args::StoreArgs;
+
+/// How often the embedded store removes expired items (DynamoDB's TTL on AWS).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the table's stream is read with --count-from-stream.
+const POLL_STREAM_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -48,6 +56,11 @@ pub struct ServeArgs {
     /// SQS queue for enrichment instead of the in-process queue.
     #[arg(long, env = "QUEUE_URL")]
     queue_url: Option<String>,
+    /// With --store dynamodb: keep event/show's totals by polling the table's stream in this
+    /// process. Leave off against a table deployed with template.yaml, whose `count` function
+    /// does that job.
+    #[arg(long, env = "ATRACK_COUNT_FROM_STREAM")]
+    count_from_stream: bool,
 }
 
 /// The default key pair generated at first start, kept beside the data so later starts can
@@ -149,18 +162,41 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("  try: curl -s http://{addr}/init -H 'x-a-track-key: {public}' -d '{{}}'");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = (args.queue_url.is_none()).then(|| {
+    let mut background = Vec::new();
+    if args.queue_url.is_none() {
         let app = app.clone();
         let queue = embedded_queue.clone();
-        tokio::spawn(async move {
-            atrack_shared::worker::run_embedded(&app, &queue, stop_rx).await;
-        })
-    });
+        let stop = stop_rx.clone();
+        background.push(tokio::spawn(async move {
+            atrack_shared::worker::run_embedded(&app, &queue, stop).await;
+        }));
+    }
+    match app.store.table() {
+        AnyTable::Embedded(table) => {
+            let table = table.clone();
+            let stop = stop_rx.clone();
+            background.push(tokio::spawn(async move {
+                atrack_shared::worker::run_sweeper(&table, SWEEP_EVERY, stop).await;
+            }));
+        }
+        AnyTable::Dynamo(table) if args.count_from_stream => {
+            let aws = atrack_shared::aws::load_config().await;
+            let poller = StreamPoller::new(table.clone(), streams_client(&aws));
+            let stop = stop_rx.clone();
+            background.push(tokio::spawn(async move {
+                poller.run(POLL_STREAM_EVERY, stop).await;
+            }));
+        }
+        AnyTable::Dynamo(_) => tracing::info!(
+            "event/show totals are kept by the table's stream consumer (the `count` function); \
+             pass --count-from-stream to run it in this process instead"
+        ),
+    }
     let router = atrack_shared::server::app_router(app.clone(), &args.cors_origin)?;
     atrack_shared::server::run(listener, router, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
-    if let Some(worker) = worker {
-        let _ = worker.await;
+    for task in background {
+        let _ = task.await;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Lambda entry points: an HTTP function runs the router limited to its own route; the enrich
-//! function consumes SQS batches and reports partial batch failures.
+//! function consumes SQS batches and the count function the table's stream, both reporting
+//! partial batch failures.
 
 use std::sync::Arc;
 
@@ -8,7 +9,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::api::{Route, router};
 use crate::app::App;
-use crate::worker::process_sqs_batch;
+use crate::config::Config;
+use crate::store::engine::dynamo::DynamoTable;
+use crate::worker::{process_sqs_batch, process_stream_batch};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -30,6 +33,24 @@ pub async fn run_enrich() -> Result<(), BoxError> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move { Ok::<SqsBatchResponse, BoxError>(process_sqs_batch(&app, event.payload).await) }
+    }))
+    .await
+}
+
+/// Runs the DynamoDB stream consumer that keeps the index counts (event/show's totals).
+pub async fn run_count() -> Result<(), BoxError> {
+    let json = std::env::var("LOG_FORMAT").map_or(true, |f| f != "text");
+    crate::telemetry::init(json);
+    let config = Config::from_env()?;
+    let table_name = config.table_name.ok_or("TABLE_NAME is not set")?;
+    let aws = crate::aws::load_config().await;
+    let table = Arc::new(DynamoTable::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        table_name,
+    ));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let table = table.clone();
+        async move { Ok::<_, BoxError>(process_stream_batch(&table, &event.payload).await) }
     }))
     .await
 }

@@ -1,14 +1,19 @@
-//! The enrichment consumers: an SQS batch (the `enrich` Lambda) and the embedded queue's
-//! in-process worker. Each message is parsed and processed on its own; failures are reported
-//! per message, so one poison record never re-drives its batch.
+//! The background consumers: enrichment from an SQS batch (the `enrich` Lambda) or the
+//! embedded queue's in-process worker, index counts from a DynamoDB stream batch (the `count`
+//! Lambda), and the embedded store's TTL sweeper. Each message is parsed and processed on its
+//! own; failures are reported per message, so one poison record never re-drives its batch.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::stream::{self, StreamExt};
 use tokio::sync::watch;
 
 use crate::app::App;
 use crate::queue::EnrichJob;
 use crate::queue::embedded::EmbeddedQueue;
+use crate::store::engine::dynamo::DynamoTable;
+use crate::store::engine::dynamo_counts::{Change, CountError, Guard};
+use crate::store::engine::embedded::EmbeddedTable;
 
 /// How many messages of a batch are processed at once.
 const CONCURRENCY: usize = 8;
@@ -100,6 +105,84 @@ pub async fn run_embedded(app: &App, queue: &EmbeddedQueue, mut shutdown: watch:
                 );
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
+        }
+    }
+}
+
+/// Processes a DynamoDB stream batch (the `count` Lambda): adds its inserts and removals of
+/// indexed items to the index counts, exactly once. On a storage failure the response names
+/// the first record not yet counted, so Lambda redelivers from there and nothing is lost or
+/// counted twice.
+pub async fn process_stream_batch(
+    table: &DynamoTable,
+    event: &serde_json::Value,
+) -> DynamoDbEventResponse {
+    let records = event
+        .get("Records")
+        .and_then(serde_json::Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let changes: Vec<Change> = records
+        .iter()
+        .filter_map(|record| {
+            let change = Change::from_lambda_record(record);
+            if change.is_none() {
+                // Only AWS writes these; a shape we cannot read changes no count.
+                tracing::warn!("stream record without eventID or sequence number; skipped");
+            }
+            change
+        })
+        .collect();
+    let mut response = DynamoDbEventResponse::default();
+    match table.apply_changes(&changes, Guard::Batch).await {
+        Ok(done) => {
+            tracing::info!(
+                records = changes.len(),
+                counted = done.applied,
+                "stream batch counted"
+            );
+        }
+        Err(e) => {
+            let applied = match &e {
+                CountError::Store { applied, .. } => *applied,
+                CountError::CheckpointMoved => 0,
+            };
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                applied,
+                "stream batch partly counted; the rest will be redelivered"
+            );
+            if let Some(first_left) = changes.get(applied) {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(first_left.sequence.clone());
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    response
+}
+
+/// Removes expired items from the embedded store every `every`, as DynamoDB's TTL does on
+/// AWS, until `shutdown` turns true.
+pub async fn run_sweeper(
+    table: &EmbeddedTable,
+    every: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match table.sweep_expired(now).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired items removed"),
+            Err(e) => tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "sweeping expired items failed; will retry"
+            ),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
 }

@@ -19,6 +19,7 @@ use atrack_shared::queue::embedded::EmbeddedQueue;
 use atrack_shared::queue::sqs::SqsQueue;
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::engine::dynamo::DynamoTable;
+use atrack_shared::store::engine::dynamo_stream::{StreamPoller, streams_client};
 use atrack_shared::store::engine::embedded::EmbeddedTable;
 use atrack_shared::store::repo::{Project, Scope};
 use serde_json::Value;
@@ -129,6 +130,24 @@ pub async fn open_table_via(engine: Engine, endpoint: Option<&str>) -> TestTable
                 _dir: None,
             }
         }
+    }
+}
+
+impl TestTable {
+    /// Brings derived state up to date with every write made so far: on DynamoDB, counts the
+    /// table's stream (what the `count` function does on AWS); the embedded engine's counts are
+    /// exact at every commit already.
+    pub async fn settle(&self) {
+        settle(&self.table).await;
+    }
+}
+
+/// See [`TestTable::settle`].
+pub async fn settle(table: &AnyTable) {
+    if let AnyTable::Dynamo(table) = table {
+        let aws = local_aws("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").await;
+        let poller = StreamPoller::new(table.clone(), streams_client(&aws));
+        poller.poll_once().await.expect("count the table's stream");
     }
 }
 
@@ -308,6 +327,11 @@ impl TestServer {
     /// The table the server stores into.
     pub fn table(&self) -> &AnyTable {
         &self._table.table
+    }
+
+    /// See [`TestTable::settle`]: call before reading event/show's totals.
+    pub async fn settle(&self) {
+        self._table.settle().await;
     }
 
     pub fn url(&self, path: &str) -> String {

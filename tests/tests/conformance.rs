@@ -37,6 +37,8 @@ on_both_engines!(
     event_for_unknown_uuid_creates_a_minimal_session,
     event_takes_ip_and_user_agent_from_its_session_unless_given,
     retried_event_id_is_stored_once,
+    retried_client_stamped_event_is_one_write_and_stored_once,
+    index_counts_follow_inserts_moves_and_deletes,
     session_with_events_returns_the_newest_hundred,
     event_listing_pages_by_number_and_by_cursor_agree,
     cursor_cannot_be_forged_or_reused_across_names,
@@ -497,6 +499,7 @@ fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> NewEvent {
         name: name(event),
         attributes: attrs(json!({"cart_value": 129.99, "currency": "USD"})),
         occurred_at: at,
+        stamped_by_client: false,
         event_id: None,
         ip_address: None,
         user_agent: None,
@@ -668,8 +671,8 @@ async fn event_takes_ip_and_user_agent_from_its_session_unless_given(engine: Eng
 }
 
 async fn retried_event_id_is_stored_once(engine: Engine) {
-    let TestTable { table, .. } = open_table(engine).await;
-    let (repo, clock) = repo_at(table);
+    let t = open_table(engine).await;
+    let (repo, clock) = repo_at(t.table.clone());
     let p = project("acme");
     let uuid = SessionUuid::new_v4();
     let id = EventId::new_v4();
@@ -685,7 +688,88 @@ async fn retried_event_id_is_stored_once(engine: Engine) {
     assert!(retry.duplicate);
     let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
     assert_eq!(found.events.len(), 1);
+    t.settle().await;
     assert_eq!(repo.event_total(&p, &name("purchase")).await.unwrap(), 1);
+}
+
+async fn retried_client_stamped_event_is_one_write_and_stored_once(engine: Engine) {
+    let t = open_table(engine).await;
+    let (repo, clock) = repo_at(t.table.clone());
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    let id = EventId::new_v4();
+    let mut event = new_event(uuid, "purchase", clock.now());
+    event.event_id = Some(id);
+    event.stamped_by_client = true;
+    assert!(
+        !repo
+            .record_event(&p, event.clone())
+            .await
+            .unwrap()
+            .duplicate
+    );
+    // The same body again, as an SDK retries after a timeout.
+    clock.advance_millis(5_000);
+    assert!(repo.record_event(&p, event).await.unwrap().duplicate);
+    let partition = t
+        .table
+        .query(Query {
+            index: None,
+            partition: format!("P#acme#U#{uuid}"),
+            range: SortRange::All,
+            ascending: true,
+            limit: 100,
+            start_after: None,
+        })
+        .await
+        .unwrap();
+    // The session and the one event: the client's key made a marker item unnecessary.
+    assert_eq!(
+        sks(&partition.items)
+            .iter()
+            .filter(|sk| !sk.starts_with("~"))
+            .count(),
+        1,
+        "{:?}",
+        sks(&partition.items)
+    );
+    t.settle().await;
+    assert_eq!(repo.event_total(&p, &name("purchase")).await.unwrap(), 1);
+}
+
+async fn index_counts_follow_inserts_moves_and_deletes(engine: Engine) {
+    let t = open_table(engine).await;
+    let table = &t.table;
+    let indexed = |sk: &str, partition: &str| {
+        item(
+            "P#c#U#1",
+            sk,
+            &[(GSI1_PK, Attr::s(partition)), (GSI1_SK, Attr::s(sk))],
+        )
+    };
+    for sk in ["EV#1", "EV#2", "EV#3"] {
+        table.put(indexed(sk, "N#a"), None).await.unwrap();
+    }
+    // Rewriting an item in place does not count it twice; moving it changes partitions.
+    table.put(indexed("EV#1", "N#a"), None).await.unwrap();
+    table.put(indexed("EV#2", "N#b"), None).await.unwrap();
+    // An item without index keys is not counted.
+    table
+        .put(item("P#c#U#1", "~SESSION", &[]), None)
+        .await
+        .unwrap();
+    t.settle().await;
+    assert_eq!(table.index_count(GSI1, "N#a").await.unwrap(), 2);
+    assert_eq!(table.index_count(GSI1, "N#b").await.unwrap(), 1);
+    table.delete(&key("P#c#U#1", "EV#1")).await.unwrap();
+    table
+        .batch_write(vec![Write::Delete(key("P#c#U#1", "EV#2"))])
+        .await
+        .unwrap();
+    t.settle().await;
+    assert_eq!(table.index_count(GSI1, "N#a").await.unwrap(), 1);
+    assert_eq!(table.index_count(GSI1, "N#b").await.unwrap(), 0);
+    assert_eq!(table.index_count(GSI1, "N#never").await.unwrap(), 0);
 }
 
 async fn session_with_events_returns_the_newest_hundred(engine: Engine) {
@@ -743,8 +827,8 @@ async fn futures_join(repo: &Repo<AnyTable>, p: &Project, events: Vec<NewEvent>)
 }
 
 async fn event_listing_pages_by_number_and_by_cursor_agree(engine: Engine) {
-    let TestTable { table, .. } = open_table(engine).await;
-    let (repo, clock) = repo_at(table);
+    let t = open_table(engine).await;
+    let (repo, clock) = repo_at(t.table.clone());
     let p = project("acme");
     let base = clock.now().micros();
     let sessions: Vec<SessionUuid> = (0..3).map(|_| SessionUuid::new_v4()).collect();
@@ -761,6 +845,7 @@ async fn event_listing_pages_by_number_and_by_cursor_agree(engine: Engine) {
     repo.record_event(&p, new_event(sessions[0], "other", clock.now()))
         .await
         .unwrap();
+    t.settle().await;
     let n = name("checkout_started");
     assert_eq!(repo.event_total(&p, &n).await.unwrap(), 60);
 
@@ -888,8 +973,8 @@ async fn cursor_cannot_be_forged_or_reused_across_names(engine: Engine) {
 }
 
 async fn projects_never_see_each_other(engine: Engine) {
-    let TestTable { table, .. } = open_table(engine).await;
-    let (repo, clock) = repo_at(table);
+    let t = open_table(engine).await;
+    let (repo, clock) = repo_at(t.table.clone());
     let (a, b) = (project("a"), project("b"));
     let uuid = SessionUuid::new_v4();
     repo.init_session(&a, &init_write(uuid, "https://a/"))
@@ -899,6 +984,7 @@ async fn projects_never_see_each_other(engine: Engine) {
         .await
         .unwrap();
     assert!(repo.session_with_events(&b, &uuid).await.unwrap().is_none());
+    t.settle().await;
     let listed = repo
         .list_events(&b, &name("shared_name"), Sort::Desc, 25, 1, None)
         .await

@@ -373,6 +373,7 @@ async fn hostile_requests_are_refused_and_change_nothing(engine: Engine) {
             )
             .await;
         assert_eq!(answer.status, 200, "event {name:?}: {}", answer.body);
+        server.settle().await;
         let listed = server
             .post("/event/show", Some(SECRET_KEY), &json!({"name": name}))
             .await;

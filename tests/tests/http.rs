@@ -175,6 +175,7 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
         json!({"uuid": uuid, "events_limit": 100, "events_count": 1, "sort": "desc"})
     );
 
+    server.settle().await;
     let listed = server
         .secret("/event/show", &json!({"name": "checkout_started"}))
         .await;
@@ -328,6 +329,7 @@ async fn record_sixty(server: &TestServer) -> Vec<String> {
     server
         .public("/event", &json!({"uuid": uuid, "event": "page_view"}))
         .await;
+    server.settle().await;
     times
 }
 

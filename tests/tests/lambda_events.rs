@@ -114,6 +114,7 @@ async fn samples_run_through_the_handlers(engine: Engine) {
     assert_eq!(body["data"]["attributes"]["crm_id"], "lead_2048");
     assert_eq!(body["data"]["meta"]["events_count"], 2);
 
+    server.settle().await;
     let (status, body) = invoke(&server, Route::EventShow, "event-show.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["meta"]["total"], 1);

@@ -128,6 +128,10 @@ fn the_table_is_the_one_keys_rs_defines() {
     );
     assert_eq!(p["TimeToLiveSpecification"]["Enabled"], true);
     assert_eq!(
+        p["StreamSpecification"]["StreamViewType"],
+        TABLE.stream_view_type
+    );
+    assert_eq!(
         p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
         true
     );
@@ -197,6 +201,32 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
         .chain(["/health"])
         .collect();
     assert_eq!(routed, expected);
+}
+
+#[test]
+fn count_consumes_the_table_stream_in_order_with_partial_batch_failures() {
+    let t = template();
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    let (_, count) = functions
+        .iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == "count")
+        .expect("the count function");
+    let events = count["Properties"]["Events"].as_mapping().unwrap();
+    let streams: Vec<&Value> = events
+        .values()
+        .filter(|e| e["Type"] == "DynamoDB")
+        .collect();
+    assert_eq!(streams.len(), 1);
+    let p = &streams[0]["Properties"];
+    assert_eq!(
+        strings(&p["FunctionResponseTypes"]),
+        ["ReportBatchItemFailures"]
+    );
+    // The batch guard relies on redelivery from the first uncounted record, in order.
+    assert_eq!(p["BisectBatchOnFunctionError"], false);
+    assert_eq!(p["ParallelizationFactor"], 1);
+    assert_eq!(p["MaximumRetryAttempts"], -1);
+    assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
 }
 
 #[test]

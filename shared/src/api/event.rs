@@ -24,6 +24,7 @@ pub async fn handle(
                 name: req.name,
                 attributes: req.attributes,
                 occurred_at: req.occurred_at,
+                stamped_by_client: req.stamped_by_client,
                 event_id: req.event_id,
                 ip_address: req.ip_address,
                 user_agent: req.user_agent,

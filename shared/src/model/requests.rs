@@ -353,6 +353,9 @@ pub struct EventRequest {
     pub name: EventName,
     pub attributes: Attributes,
     pub occurred_at: Timestamp,
+    /// The client sent `timestamp`: with an `event_id`, the event's key is then fully the
+    /// client's, and a retry is recognised by that key alone.
+    pub stamped_by_client: bool,
     pub event_id: Option<EventId>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
@@ -377,6 +380,7 @@ impl EventRequest {
             None => None,
         };
         let attributes = f.attributes("attributes", limits).unwrap_or_default();
+        let stamped_by_client = f.get("timestamp").is_some();
         let occurred_at = match f.get("timestamp") {
             None => now,
             Some(v) => match parse_timestamp(v, now, limits) {
@@ -416,6 +420,7 @@ impl EventRequest {
                 name,
                 attributes,
                 occurred_at,
+                stamped_by_client,
                 event_id,
                 ip_address,
                 user_agent,

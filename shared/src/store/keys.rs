@@ -7,7 +7,9 @@
 //! | session       | `P#<project>#U#<uuid>`  | `~SESSION`                         |                                                     |
 //! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>` |
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
-//! | name counter  | `P#<project>#N#<name>`  | `COUNT`                            |                                                     |
+//! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
+//! | stream batch  | `CNT#<first eventID>`   | `CNT`                              |                                                     |
+//! | shard cursor  | `SHARD#<shard id>`      | `POS`                              |                                                     |
 //! | id sequence   | `SEQ`                   | `SEQ`                              |                                                     |
 //! | server secret | `META`                  | `SECRET`                           |                                                     |
 //!
@@ -15,6 +17,11 @@
 //! `EV#` returns the session item followed by its newest events: session/show is one request.
 //! `occurred_at` is fixed-width UTC text (`2026-04-12T02:10:00.000000Z`), so string order is
 //! time order. event/show is one query on GSI1 per page.
+//!
+//! On DynamoDB the index counts (event/show's `total`) are kept off the request path: the
+//! table's stream feeds `engine::dynamo_counts`, which adds a batch's events to each count in
+//! one transaction together with a `CNT#` item naming the batch, so a redelivered batch is
+//! never counted twice. The embedded engine keeps its counts inside its own transactions.
 
 /// Partition key attribute.
 pub const PK: &str = "PK";
@@ -35,6 +42,9 @@ pub struct TableDef {
     pub sort_key: &'static str,
     pub indexes: &'static [IndexDef],
     pub ttl_attribute: &'static str,
+    /// What the table's stream carries: both images, so a removal still names the index
+    /// partition it leaves (`engine::dynamo_counts`).
+    pub stream_view_type: &'static str,
 }
 
 /// One global secondary index, all attributes projected.
@@ -54,11 +64,24 @@ pub const TABLE: TableDef = TableDef {
         sort_key: GSI1_SK,
     }],
     ttl_attribute: TTL_ATTR,
+    stream_view_type: "NEW_AND_OLD_IMAGES",
 };
 
 pub const SESSION_SK: &str = "~SESSION";
 pub const EVENT_SK_PREFIX: &str = "EV#";
 pub const COUNT_SK: &str = "COUNT";
+
+/// Marks a stream batch (by its first record's eventID) as counted, up to `last` record.
+pub fn counted_batch_pk(first_event_id: &str) -> String {
+    format!("CNT#{first_event_id}")
+}
+pub const COUNTED_BATCH_SK: &str = "CNT";
+
+/// How far the stream poller has counted one shard.
+pub fn shard_checkpoint_pk(shard_id: &str) -> String {
+    format!("SHARD#{shard_id}")
+}
+pub const SHARD_CHECKPOINT_SK: &str = "POS";
 
 pub fn key_pk(key_hash_hex: &str) -> String {
     format!("KEY#{key_hash_hex}")

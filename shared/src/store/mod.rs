@@ -54,6 +54,10 @@ impl Table for AnyTable {
     async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
         dispatch!(self, t => t.batch_write(writes))
     }
+
+    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
+        dispatch!(self, t => t.index_count(index, partition))
+    }
 }
 
 /// The repository over whichever engine was configured.

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use super::cursor::{CursorCodec, CursorError, CursorState};
 use super::ids::IdAllocator;
-use super::item::{Attr, Item, get_i64, get_s};
+use super::item::{Attr, Item, get_s};
 use super::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use super::table::{
     Condition, Key, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
@@ -118,6 +118,8 @@ pub struct NewEvent {
     pub name: EventName,
     pub attributes: Attributes,
     pub occurred_at: Timestamp,
+    /// `occurred_at` came from the client, not from the server's clock.
+    pub stamped_by_client: bool,
     pub event_id: Option<EventId>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
@@ -459,10 +461,14 @@ impl<T: Table> Repo<T> {
             }
         };
         let occurred_at = event.occurred_at.to_string();
+        let client_keyed = event.event_id.is_some();
         let event_id = event.event_id.unwrap_or_else(EventId::new_v4).to_string();
         let mut sk = keys::event_sk(&occurred_at, &event_id);
 
-        if event.event_id.is_some() {
+        // A client-stamped event with the client's id has a key that is wholly the client's, so
+        // the conditional put below recognises a retry by itself. Only an event the server
+        // stamps needs a marker: a retry would get a new time, so a new key.
+        if client_keyed && !event.stamped_by_client {
             // The marker is written first, pointing at the event's sort key. A retry finds the
             // marker; if the event it points at is missing (the first attempt died between the
             // two writes), the retry writes it, so a retried event is neither lost nor doubled.
@@ -542,36 +548,28 @@ impl<T: Table> Repo<T> {
             ("updated_at".into(), now_attr(now)),
             ("event_id".into(), Attr::S(event_id.clone())),
         ]);
-        self.table.put(item, Some(Condition::NotExists)).await?;
-        self.table
-            .update(Update {
-                key: Key::new(
-                    keys::name_pk(project.as_str(), event.name.as_str()),
-                    keys::COUNT_SK,
-                ),
-                ops: vec![UpdateOp::Add("total".into(), 1)],
-                condition: None,
-            })
-            .await?;
-        Ok(EventOutcome {
-            event_id,
-            duplicate: false,
-        })
+        // The item and its index entry are the whole write: no counter is touched here (see
+        // `Table::index_count`), so one event costs what its two copies cost.
+        match self.table.put(item, Some(Condition::NotExists)).await {
+            Ok(()) => Ok(EventOutcome {
+                event_id,
+                duplicate: false,
+            }),
+            // Only a client-keyed event can meet its own key again: this is its retry.
+            Err(StoreError::ConditionFailed) if client_keyed => Ok(EventOutcome {
+                event_id,
+                duplicate: true,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
-    /// How many events of a name a project has: one read of a counter, never of the events.
+    /// How many events of a name a project has: a count the engine keeps per index partition,
+    /// never a read of the events.
     pub async fn event_total(&self, project: &Project, name: &EventName) -> StoreResult<u64> {
-        let item = self
-            .table
-            .get(&Key::new(
-                keys::name_pk(project.as_str(), name.as_str()),
-                keys::COUNT_SK,
-            ))
-            .await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| get_i64(i, "total"))
-            .map_or(0, |n| n.max(0) as u64))
+        self.table
+            .index_count(GSI1, &keys::name_pk(project.as_str(), name.as_str()))
+            .await
     }
 
     async fn cursor_codec(&self) -> StoreResult<&CursorCodec> {
@@ -639,7 +637,10 @@ impl<T: Table> Repo<T> {
             (state.page, rows, more)
         } else {
             let offset = (page - 1).saturating_mul(per_page);
-            if offset >= total {
+            // The first page is always read: on DynamoDB the total trails new events by the
+            // stream's delay, and the newest events must show at once. Past the total, a page
+            // is empty without a read, so a huge page number costs nothing.
+            if offset > 0 && offset >= total {
                 (page, Vec::new(), false)
             } else if offset.saturating_mul(2) <= total {
                 // Near the front: skip `offset` rows in the requested order.
@@ -673,6 +674,12 @@ impl<T: Table> Repo<T> {
                 after: last_key(last),
             })),
             _ => None,
+        };
+        // A total that has not caught up yet never reads as fewer rows than were just listed.
+        let total = if rows.is_empty() {
+            total
+        } else {
+            total.max((page - 1).saturating_mul(per_page) + rows.len() as u64)
         };
         Ok(EventPage {
             rows,

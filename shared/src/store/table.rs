@@ -138,6 +138,17 @@ pub trait Table: Send + Sync + 'static {
 
     /// Unconditional puts and deletes, applied in chunks the backend accepts.
     fn batch_write(&self, writes: Vec<Write>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// How many items an index partition holds, without reading them. The embedded engine
+    /// keeps the count in the write transaction, so it is exact at every commit. DynamoDB has
+    /// no such thing: a counter item per partition is kept from the table's stream in batches
+    /// (`engine::dynamo_counts`), so it trails the writes by the stream's delay, seconds at
+    /// most, and costs a fraction of a write unit per event instead of one.
+    fn index_count(
+        &self,
+        index: &'static str,
+        partition: &str,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 /// Applies typed update operations to an item in memory. The embedded engine uses it for real;

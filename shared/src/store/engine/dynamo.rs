@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType,
-    TimeToLiveSpecification, WriteRequest,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification, WriteRequest,
 };
 
 use crate::store::item::{Attr, Item};
@@ -54,6 +54,14 @@ impl DynamoTable {
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
+            // The stream feeds the index counts (`dynamo_counts`).
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(TABLE.stream_view_type))
+                    .build()
+                    .map_err(build_error)?,
+            )
             .key_schema(key_schema(TABLE.partition_key, KeyType::Hash)?)
             .key_schema(key_schema(TABLE.sort_key, KeyType::Range)?);
         for index in TABLE.indexes {
@@ -135,7 +143,7 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 /// Sorts an SDK failure into what the caller can do about it.
-fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -507,6 +515,13 @@ impl Table for DynamoTable {
                 None => return Ok(Page { items, last: None }),
             }
         }
+    }
+
+    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
+        if !TABLE.indexes.iter().any(|i| i.name == index) {
+            return Err(StoreError::Rejected(format!("unknown index {index}")));
+        }
+        self.read_count(partition).await
     }
 
     async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {

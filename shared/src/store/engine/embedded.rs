@@ -1,6 +1,9 @@
 //! The embedded engine: redb, an ACID store in one file, laid out so that queries behave exactly
 //! like DynamoDB's. Items live in one ordered table keyed by (PK, SK); the GSI is a second ordered
 //! table keyed by (GSI1PK, GSI1SK, PK, SK), maintained in the same transaction as the item.
+//! Two more tables ride along in that transaction: the number of entries in each index
+//! partition (what event/show's total reads, exact at every commit), and an expiry index
+//! (expires_at, PK, SK) that the sweeper walks to play DynamoDB's TTL.
 //!
 //! Writes go through one writer thread that applies every queued write in a single transaction
 //! and commits once (group commit): each caller is answered only after the fsync that made its
@@ -12,7 +15,9 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::thread;
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use tokio::sync::oneshot;
 
 use crate::store::item::{Item, MAX_ITEM_BYTES, get_s, item_size};
@@ -24,6 +29,13 @@ use crate::store::table::{
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 const GSI1_TABLE: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi1");
+/// Entries per GSI1 partition. Absent means zero: an entry is removed when it reaches zero.
+const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("gsi1_counts");
+/// Items carrying the TTL attribute, by expiry time (epoch seconds).
+const EXPIRY: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("expiry");
+
+/// How many expired items one sweep transaction removes at most.
+const SWEEP_BATCH: usize = 1000;
 
 /// How many queued writes one transaction takes at most, bounding a commit's latency.
 const MAX_GROUP: usize = 1024;
@@ -33,6 +45,8 @@ enum Job {
     Update(Update),
     Delete(Key),
     Batch(Vec<Write>),
+    /// Removes items whose TTL attribute is at or before the given epoch second.
+    Sweep(u64),
 }
 
 type Reply = oneshot::Sender<StoreResult<Option<Item>>>;
@@ -55,10 +69,18 @@ impl EmbeddedTable {
             std::fs::create_dir_all(dir).map_err(internal)?;
         }
         let db = Arc::new(Database::create(path).map_err(internal)?);
-        // Create both tables up front so that readers never meet a missing table.
+        // Create every table up front so that readers never meet a missing table.
         let txn = db.begin_write().map_err(internal)?;
         txn.open_table(ITEMS).map_err(internal)?;
-        txn.open_table(GSI1_TABLE).map_err(internal)?;
+        {
+            let gsi = txn.open_table(GSI1_TABLE).map_err(internal)?;
+            let mut counts = txn.open_table(COUNTS).map_err(internal)?;
+            // A store written before the counts table existed: count its index once.
+            if counts.is_empty().map_err(internal)? && !gsi.is_empty().map_err(internal)? {
+                rebuild_counts(&gsi, &mut counts)?;
+            }
+        }
+        txn.open_table(EXPIRY).map_err(internal)?;
         txn.commit().map_err(internal)?;
 
         let (tx, rx) = mpsc::channel::<(Job, Reply)>();
@@ -87,6 +109,30 @@ impl EmbeddedTable {
             None => Ok(None),
         }
     }
+}
+
+/// Counts every index partition from the index itself.
+fn rebuild_counts(
+    gsi: &redb::Table<(&'static str, &'static str, &'static str, &'static str), ()>,
+    counts: &mut redb::Table<&'static str, u64>,
+) -> StoreResult<()> {
+    let mut tally: std::collections::BTreeMap<String, u64> = Default::default();
+    for entry in gsi.iter().map_err(internal)? {
+        let (key, _) = entry.map_err(internal)?;
+        *tally.entry(key.value().0.to_owned()).or_default() += 1;
+    }
+    for (partition, n) in tally {
+        counts.insert(partition.as_str(), n).map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// The item's TTL attribute as epoch seconds, when it has a usable one (DynamoDB ignores a TTL
+/// attribute that is not a number, and so do we).
+fn expiry_of(item: &Item) -> Option<u64> {
+    item.get(TABLE.ttl_attribute)
+        .and_then(crate::store::item::Attr::as_i64)
+        .and_then(|t| u64::try_from(t).ok())
 }
 
 fn decode(bytes: &[u8]) -> StoreResult<Item> {
@@ -133,9 +179,13 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>) {
             {
                 let mut items = txn.open_table(ITEMS).map_err(internal)?;
                 let mut gsi = txn.open_table(GSI1_TABLE).map_err(internal)?;
+                let mut counts = txn.open_table(COUNTS).map_err(internal)?;
+                let mut expiry = txn.open_table(EXPIRY).map_err(internal)?;
                 let mut writer = Writer {
                     items: &mut items,
                     gsi: &mut gsi,
+                    counts: &mut counts,
+                    expiry: &mut expiry,
                 };
                 for (job, reply) in group.drain(..) {
                     replies.push((writer.apply(job), reply));
@@ -166,6 +216,8 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>) {
 struct Writer<'a, 'txn> {
     items: &'a mut redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     gsi: &'a mut redb::Table<'txn, (&'static str, &'static str, &'static str, &'static str), ()>,
+    counts: &'a mut redb::Table<'txn, &'static str, u64>,
+    expiry: &'a mut redb::Table<'txn, (u64, &'static str, &'static str), ()>,
 }
 
 impl Writer<'_, '_> {
@@ -217,6 +269,27 @@ impl Writer<'_, '_> {
                 }
                 Ok(None)
             }
+            Job::Sweep(now) => {
+                let mut due = Vec::new();
+                for entry in self
+                    .expiry
+                    .range::<(u64, &str, &str)>(..=(now, "\u{10FFFF}", "\u{10FFFF}"))
+                    .map_err(internal)?
+                    .take(SWEEP_BATCH)
+                {
+                    let (key, _) = entry.map_err(internal)?;
+                    let (_, pk, sk) = key.value();
+                    due.push(Key::new(pk, sk));
+                }
+                for key in &due {
+                    let current = self.load(key)?;
+                    self.remove(key, current.as_ref())?;
+                }
+                Ok(Some(Item::from([(
+                    "swept".to_owned(),
+                    crate::store::item::Attr::n(due.len() as i64),
+                )])))
+            }
         }
     }
 
@@ -244,6 +317,12 @@ impl Writer<'_, '_> {
             self.gsi
                 .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())
                 .map_err(internal)?;
+            self.count(gpk, 1)?;
+        }
+        if let Some(at) = expiry_of(item) {
+            self.expiry
+                .insert((at, key.pk.as_str(), key.sk.as_str()), ())
+                .map_err(internal)?;
         }
         Ok(())
     }
@@ -256,11 +335,34 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
+    /// Takes the previous version of an item out of the index, its partition count and the
+    /// expiry index.
     fn unindex(&mut self, key: &Key, previous: Option<&Item>) -> StoreResult<()> {
         if let Some((gpk, gsk)) = previous.and_then(index_entry) {
             self.gsi
                 .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))
                 .map_err(internal)?;
+            self.count(gpk, -1)?;
+        }
+        if let Some(at) = previous.and_then(expiry_of) {
+            self.expiry
+                .remove((at, key.pk.as_str(), key.sk.as_str()))
+                .map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, partition: &str, delta: i64) -> StoreResult<()> {
+        let current = self
+            .counts
+            .get(partition)
+            .map_err(internal)?
+            .map_or(0, |v| v.value());
+        let next = current.saturating_add_signed(delta);
+        if next == 0 {
+            self.counts.remove(partition).map_err(internal)?;
+        } else {
+            self.counts.insert(partition, next).map_err(internal)?;
         }
         Ok(())
     }
@@ -292,7 +394,39 @@ fn sort_bounds(range: &SortRange) -> (String, Option<String>) {
     }
 }
 
+impl EmbeddedTable {
+    /// Removes items whose TTL attribute (epoch seconds) is at or before `now`, as DynamoDB's
+    /// TTL does, in transactions of at most a thousand items, index entries and counts
+    /// included. Returns how many items were removed.
+    pub async fn sweep_expired(&self, now: u64) -> StoreResult<usize> {
+        let mut removed = 0;
+        loop {
+            let done = self.submit(Job::Sweep(now)).await?;
+            let swept = done
+                .as_ref()
+                .and_then(|i| crate::store::item::get_i64(i, "swept"))
+                .unwrap_or(0) as usize;
+            removed += swept;
+            if swept < SWEEP_BATCH {
+                return Ok(removed);
+            }
+        }
+    }
+}
+
 impl Table for EmbeddedTable {
+    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
+        if !TABLE.indexes.iter().any(|i| i.name == index) {
+            return Err(StoreError::Rejected(format!("unknown index {index}")));
+        }
+        let txn = self.db.begin_read().map_err(internal)?;
+        let counts = txn.open_table(COUNTS).map_err(internal)?;
+        Ok(counts
+            .get(partition)
+            .map_err(internal)?
+            .map_or(0, |v| v.value()))
+    }
+
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
         self.read_item(&key.pk, &key.sk)
     }
