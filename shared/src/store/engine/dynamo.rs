@@ -311,6 +311,21 @@ impl Expr {
 }
 
 impl DynamoTable {
+    /// One GetItem; `consistent` for a strongly consistent read (twice the read units), which
+    /// the stream consumers need for the guard items they condition their writes on.
+    pub(crate) async fn get_item(&self, key: &Key, consistent: bool) -> StoreResult<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.item().map(to_item))
+    }
+
     /// One UpdateItem. `maps_present` are asserted to exist as maps (their entries are written
     /// by path); `maps_absent` to be missing or not maps (they are written whole).
     async fn update_once(
@@ -361,15 +376,7 @@ impl DynamoTable {
 
 impl Table for DynamoTable {
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output.item().map(to_item))
+        self.get_item(key, false).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {

@@ -26,8 +26,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::dynamo::{DynamoTable, classify};
+use crate::store::item::{get_i64, get_s};
 use crate::store::keys::{self, TABLE};
-use crate::store::table::{StoreError, StoreResult};
+use crate::store::table::{Key, StoreError, StoreResult};
 
 /// DynamoDB takes at most 100 items in a transaction; one is the guard item.
 const MAX_COUNTS_PER_TRANSACTION: usize = 99;
@@ -143,20 +144,12 @@ pub struct Counted {
 impl DynamoTable {
     /// The count item of an index partition.
     pub(crate) async fn read_count(&self, partition: &str) -> StoreResult<u64> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.name())
-            .key(TABLE.partition_key, s(partition))
-            .key(TABLE.sort_key, s(keys::COUNT_SK))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output
-            .item()
-            .and_then(|i| i.get("total"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
+        let item = self
+            .get_item(&Key::new(partition, keys::COUNT_SK), false)
+            .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| get_i64(i, "total"))
             .map_or(0, |n| n.max(0) as u64))
     }
 
@@ -216,24 +209,15 @@ impl DynamoTable {
     }
 
     async fn marker_last(&self, first_event_id: &str) -> StoreResult<Option<String>> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.name())
-            .key(
-                TABLE.partition_key,
-                s(keys::counted_batch_pk(first_event_id)),
-            )
-            .key(TABLE.sort_key, s(keys::COUNTED_BATCH_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output
-            .item()
-            .and_then(|i| i.get("last"))
-            .and_then(|v| v.as_s().ok())
-            .cloned())
+        let key = Key::new(
+            keys::counted_batch_pk(first_event_id),
+            keys::COUNTED_BATCH_SK,
+        );
+        let item = self.get_item(&key, true).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| get_s(i, "last"))
+            .map(str::to_owned))
     }
 
     async fn count_chunk(

@@ -20,8 +20,9 @@ use tokio::sync::{OnceCell, watch};
 
 use super::dynamo::{DynamoTable, classify};
 use super::dynamo_counts::{Change, CountError, Guard};
-use crate::store::keys::{self, TABLE};
-use crate::store::table::{StoreError, StoreResult};
+use crate::store::item::get_s;
+use crate::store::keys;
+use crate::store::table::{Key, StoreError, StoreResult};
 
 /// Records per GetRecords call (the API's maximum).
 const RECORDS_PER_READ: i32 = 1000;
@@ -105,28 +106,15 @@ impl StreamPoller {
     }
 
     async fn checkpoint(&self, shard_id: &str) -> StoreResult<Option<String>> {
-        let output = self
-            .table
-            .client()
-            .get_item()
-            .table_name(self.table.name())
-            .key(
-                TABLE.partition_key,
-                aws_sdk_dynamodb::types::AttributeValue::S(keys::shard_checkpoint_pk(shard_id)),
-            )
-            .key(
-                TABLE.sort_key,
-                aws_sdk_dynamodb::types::AttributeValue::S(keys::SHARD_CHECKPOINT_SK.into()),
-            )
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output
-            .item()
-            .and_then(|i| i.get("sequence"))
-            .and_then(|v| v.as_s().ok())
-            .cloned())
+        let key = Key::new(
+            keys::shard_checkpoint_pk(shard_id),
+            keys::SHARD_CHECKPOINT_SK,
+        );
+        let item = self.table.get_item(&key, true).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| get_s(i, "sequence"))
+            .map(str::to_owned))
     }
 
     /// Counts one shard from its checkpoint to its current end.
