@@ -18,6 +18,7 @@ use atrack_shared::queue::AnyQueue;
 use atrack_shared::queue::embedded::EmbeddedQueue;
 use atrack_shared::queue::sqs::SqsQueue;
 use atrack_shared::store::AnyTable;
+use atrack_shared::store::engine::capacity::CapacityMeter;
 use atrack_shared::store::engine::dynamo::DynamoTable;
 use atrack_shared::store::engine::dynamo_stream::{StreamPoller, streams_client};
 use atrack_shared::store::engine::embedded::EmbeddedTable;
@@ -100,6 +101,15 @@ pub async fn open_table(engine: Engine) -> TestTable {
 /// A new, empty table on `engine`; for DynamoDB, reached through `endpoint` (a [`CutProxy`])
 /// rather than DynamoDB Local directly when given.
 pub async fn open_table_via(engine: Engine, endpoint: Option<&str>) -> TestTable {
+    open_table_metered(engine, endpoint, None).await
+}
+
+/// As [`open_table_via`]; on DynamoDB, every call's capacity units are added to `meter`.
+pub async fn open_table_metered(
+    engine: Engine,
+    endpoint: Option<&str>,
+    meter: Option<Arc<CapacityMeter>>,
+) -> TestTable {
     match engine {
         Engine::Embedded => {
             let dir = TempDir::new().expect("temporary directory");
@@ -118,7 +128,10 @@ pub async fn open_table_via(engine: Engine, endpoint: Option<&str>) -> TestTable
             }
             let client = aws_sdk_dynamodb::Client::from_conf(config.build());
             let name = format!("atrack-test-{}", uuid::Uuid::new_v4().simple());
-            let table = DynamoTable::new(client, name);
+            let mut table = DynamoTable::new(client, name);
+            if let Some(meter) = meter {
+                table = table.with_meter(meter);
+            }
             let created = table
                 .create_table()
                 .await
@@ -224,6 +237,8 @@ pub struct ServerOptions {
     pub geo: bool,
     pub clock: SharedClock,
     pub config: Config,
+    /// On DynamoDB, add the capacity units of every call to this meter.
+    pub meter: Option<Arc<CapacityMeter>>,
 }
 
 impl ServerOptions {
@@ -235,6 +250,7 @@ impl ServerOptions {
             geo: false,
             clock: Arc::new(SystemClock),
             config: Config::default(),
+            meter: None,
         }
     }
 }
@@ -261,7 +277,12 @@ pub struct Answer {
 
 impl TestServer {
     pub async fn start(options: ServerOptions) -> TestServer {
-        let table = open_table_via(options.engine, options.dynamodb_endpoint.as_deref()).await;
+        let table = open_table_metered(
+            options.engine,
+            options.dynamodb_endpoint.as_deref(),
+            options.meter.clone(),
+        )
+        .await;
         let geo = if options.geo {
             geoip()
         } else {

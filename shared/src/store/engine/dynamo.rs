@@ -6,15 +6,18 @@
 //! exists; the first write to an item therefore creates the map in a separate step.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, DeleteRequest,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest,
+    ReturnConsumedCapacity, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification, WriteRequest,
 };
 
+use super::capacity::{CapacityMeter, Kind};
 use crate::store::item::{Attr, Item};
 use crate::store::keys::TABLE;
 use crate::store::table::{
@@ -27,6 +30,7 @@ use crate::store::table::{
 pub struct DynamoTable {
     client: Client,
     table: String,
+    meter: Option<Arc<CapacityMeter>>,
 }
 
 impl DynamoTable {
@@ -34,6 +38,34 @@ impl DynamoTable {
         DynamoTable {
             client,
             table: table.into(),
+            meter: None,
+        }
+    }
+
+    /// The same table, adding the capacity units of every call it makes (and its clones make)
+    /// to `meter`.
+    pub fn with_meter(mut self, meter: Arc<CapacityMeter>) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// What to ask DynamoDB to report: per-index units when metered, nothing otherwise.
+    pub(crate) fn return_capacity(&self) -> Option<ReturnConsumedCapacity> {
+        self.meter.as_ref().map(|_| ReturnConsumedCapacity::Indexes)
+    }
+
+    pub(crate) fn meter_reads<'a>(&self, consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+        if let Some(meter) = &self.meter {
+            meter.record(Kind::Read, consumed);
+        }
+    }
+
+    pub(crate) fn meter_writes<'a>(
+        &self,
+        consumed: impl IntoIterator<Item = &'a ConsumedCapacity>,
+    ) {
+        if let Some(meter) = &self.meter {
+            meter.record(Kind::Write, consumed);
         }
     }
 
@@ -320,9 +352,11 @@ impl DynamoTable {
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
             .consistent_read(consistent)
+            .set_return_consumed_capacity(self.return_capacity())
             .send()
             .await
             .map_err(classify)?;
+        self.meter_reads(output.consumed_capacity());
         Ok(output.item().map(to_item))
     }
 
@@ -367,9 +401,11 @@ impl DynamoTable {
         }
         let output = request
             .set_expression_attribute_names(Some(expr.names))
+            .set_return_consumed_capacity(self.return_capacity())
             .send()
             .await
             .map_err(classify)?;
+        self.meter_writes(output.consumed_capacity());
         Ok(output.attributes().map(to_item).unwrap_or_default())
     }
 }
@@ -384,7 +420,8 @@ impl Table for DynamoTable {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_map(&item)));
+            .set_item(Some(to_map(&item)))
+            .set_return_consumed_capacity(self.return_capacity());
         if let Some(c) = &condition {
             let mut expr = Expr::default();
             request = request.condition_expression(expr.condition(c));
@@ -393,7 +430,8 @@ impl Table for DynamoTable {
             }
             request = request.set_expression_attribute_names(Some(expr.names));
         }
-        request.send().await.map_err(classify)?;
+        let output = request.send().await.map_err(classify)?;
+        self.meter_writes(output.consumed_capacity());
         Ok(())
     }
 
@@ -452,13 +490,16 @@ impl Table for DynamoTable {
     }
 
     async fn delete(&self, key: &Key) -> StoreResult<()> {
-        self.client
+        let output = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
+            .set_return_consumed_capacity(self.return_capacity())
             .send()
             .await
             .map_err(classify)?;
+        self.meter_writes(output.consumed_capacity());
         Ok(())
     }
 
@@ -507,9 +548,11 @@ impl Table for DynamoTable {
                 .scan_index_forward(query.ascending)
                 .limit(i32::try_from(want).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
+                .set_return_consumed_capacity(self.return_capacity())
                 .send()
                 .await
                 .map_err(classify)?;
+            self.meter_reads(output.consumed_capacity());
             items.extend(output.items().iter().map(to_item));
             match output.last_evaluated_key() {
                 Some(last) if items.len() < query.limit => start = Some(last.clone()),
@@ -554,9 +597,11 @@ impl Table for DynamoTable {
                     .client
                     .batch_write_item()
                     .request_items(&self.table, pending)
+                    .set_return_consumed_capacity(self.return_capacity())
                     .send()
                     .await
                     .map_err(classify)?;
+                self.meter_writes(output.consumed_capacity());
                 pending = output
                     .unprocessed_items()
                     .and_then(|m| m.get(&self.table))

@@ -284,10 +284,14 @@ impl DynamoTable {
             .client()
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_return_consumed_capacity(self.return_capacity())
             .send()
             .await
         {
-            Ok(_) => Ok(Attempt::Applied),
+            Ok(output) => {
+                self.meter_writes(output.consumed_capacity());
+                Ok(Attempt::Applied)
+            }
             Err(SdkError::ServiceError(e)) if guard_failed(e.err()) => Ok(Attempt::Guarded),
             Err(e) => Err(classify(e)),
         }

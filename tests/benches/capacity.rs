@@ -1,0 +1,230 @@
+//! DynamoDB capacity units per API call, measured: every endpoint with a typical payload,
+//! served by the real router over loopback, stored on DynamoDB Local with
+//! `ReturnConsumedCapacity: INDEXES` on every call.
+//!
+//! Run with `infra/bench-capacity.sh`, which starts DynamoDB Local; prints a Markdown table.
+//! DynamoDB Local computes units by the same rules as DynamoDB (item size, consistency, index
+//! writes, transactions), so these are the units an on-demand table on AWS would bill.
+
+use std::sync::Arc;
+
+use atrack_shared::store::engine::capacity::{CapacityMeter, Units};
+use atrack_tests::{Engine, ServerOptions, TestServer};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Runs `calls` requests built by `body(i)` and prints the mean units per call.
+struct Bench {
+    server: TestServer,
+    meter: Arc<CapacityMeter>,
+}
+
+impl Bench {
+    async fn row<F>(&self, endpoint: &str, case: &str, calls: usize, secret: bool, body: F)
+    where
+        F: Fn(usize) -> Value,
+    {
+        let before = self.meter.read();
+        for i in 0..calls {
+            let answer = if secret {
+                self.server.secret(endpoint, &body(i)).await
+            } else {
+                self.server.public(endpoint, &body(i)).await
+            };
+            assert_eq!(answer.status, 200, "{endpoint} {case}: {}", answer.body);
+        }
+        print_row(endpoint, case, calls, self.meter.read() - before);
+    }
+}
+
+fn print_row(endpoint: &str, case: &str, calls: usize, used: Units) {
+    let n = calls as f64;
+    println!(
+        "| {endpoint} | {case} | {calls} | {:.3} | {:.3} | {:.3} | {:.2} |",
+        used.read / n,
+        used.write / n,
+        used.index_write / n,
+        used.calls as f64 / n,
+    );
+}
+
+fn init_body(uuid: &str, i: usize) -> Value {
+    json!({
+        "uuid": uuid,
+        "context": {
+            "url": {"href": format!(
+                "https://shop.example.com/landing/{i}?utm_source=newsletter&utm_medium=email\
+                 &utm_campaign=spring_sale&gclid=Cj0KCQjw{i}&ref=hero")},
+            "client": {
+                "ipAddress": "50.89.98.90",
+                "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \
+                    AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+                "referrer": "https://www.google.com/",
+                "language": "en-US",
+                "screen": {"width": 390, "height": 844}
+            },
+            "user": {"attributes": {"plan": "trial"}}
+        }
+    })
+}
+
+fn event_attributes(i: usize) -> Value {
+    json!({"sku": format!("SKU-{i:05}"), "price": 19.99, "currency": "USD"})
+}
+
+#[tokio::main]
+async fn main() {
+    let meter = Arc::new(CapacityMeter::new());
+    let mut options = ServerOptions::new(Engine::Dynamo);
+    options.geo = true;
+    options.meter = Some(meter.clone());
+    let bench = Bench {
+        server: TestServer::start(options).await,
+        meter,
+    };
+    // Resolve both keys once, so key lookups (cached per process for up to 60 s) are not
+    // counted against the first calls.
+    let warm = Uuid::new_v4().to_string();
+    bench.server.public("/init", &json!({"uuid": warm})).await;
+    bench
+        .server
+        .secret("/event/show", &json!({"name": "warmup"}))
+        .await;
+
+    let uuids: Vec<String> = (0..50).map(|_| Uuid::new_v4().to_string()).collect();
+    let session = uuids[0].clone();
+    let base = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 3_600_000;
+
+    println!(
+        "| endpoint | case | calls | RCU/call | WCU/call | of which GSI | DynamoDB calls/call |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    bench
+        .row(
+            "/init",
+            "new session, full context, enriched inline",
+            50,
+            false,
+            |i| init_body(&uuids[i], i),
+        )
+        .await;
+    bench
+        .row(
+            "/init",
+            "known session (a second page view)",
+            50,
+            false,
+            |i| init_body(&uuids[i], i),
+        )
+        .await;
+    bench
+        .row("/attributes", "merge 5 keys", 50, false, |i| {
+            json!({"uuid": uuids[i], "attributes": {
+                "email": format!("user{i}@example.com"), "plan": "pro", "seats": 5,
+                "company": "Example Ltd", "tags": ["beta", "eu"]}})
+        })
+        .await;
+    bench
+        .row("/event", "with event_id and timestamp", 200, false, |i| {
+            json!({"uuid": session, "event": "add_to_cart", "event_id": Uuid::new_v4(),
+                "timestamp": base + i as i64, "attributes": event_attributes(i)})
+        })
+        .await;
+    bench
+        .row("/event", "with event_id, no timestamp", 100, false, |i| {
+            json!({"uuid": session, "event": "add_to_cart", "event_id": Uuid::new_v4(),
+                "attributes": event_attributes(i)})
+        })
+        .await;
+    bench
+        .row(
+            "/event",
+            "no event_id",
+            100,
+            false,
+            |i| json!({"uuid": session, "event": "add_to_cart", "attributes": event_attributes(i)}),
+        )
+        .await;
+    let retried = Uuid::new_v4();
+    bench
+        .server
+        .public(
+            "/event",
+            &json!({"uuid": session, "event": "add_to_cart",
+            "event_id": retried, "timestamp": base, "attributes": event_attributes(0)}),
+        )
+        .await;
+    bench
+        .row(
+            "/event",
+            "retry of an acknowledged event_id",
+            20,
+            false,
+            |_| {
+                json!({"uuid": session, "event": "add_to_cart", "event_id": retried,
+                "timestamp": base, "attributes": event_attributes(0)})
+            },
+        )
+        .await;
+
+    // The count function's share: what counting the 401 events above cost, per event.
+    let before = bench.meter.read();
+    bench.server.settle().await;
+    print_row(
+        "count (stream)",
+        "per event counted, one stream batch",
+        401,
+        bench.meter.read() - before,
+    );
+
+    bench
+        .row(
+            "/session/show",
+            "a session with 401 events (newest 100)",
+            20,
+            false,
+            |_| json!({"uuid": session}),
+        )
+        .await;
+    bench
+        .row(
+            "/session/show",
+            "a session with no events",
+            20,
+            false,
+            |i| json!({"uuid": uuids[1 + i]}),
+        )
+        .await;
+    bench
+        .row(
+            "/event/show",
+            "page 1, 25 per page",
+            20,
+            true,
+            |_| json!({"name": "add_to_cart"}),
+        )
+        .await;
+    bench
+        .row(
+            "/event/show",
+            "page 1, 100 per page",
+            20,
+            true,
+            |_| json!({"name": "add_to_cart", "per_page": 100}),
+        )
+        .await;
+    let first = bench
+        .server
+        .secret("/event/show", &json!({"name": "add_to_cart"}))
+        .await;
+    let cursor = first.body["meta"]["next_cursor"].clone();
+    bench
+        .row(
+            "/event/show",
+            "next page by cursor, 25 per page",
+            20,
+            true,
+            |_| json!({"name": "add_to_cart", "cursor": cursor}),
+        )
+        .await;
+}
