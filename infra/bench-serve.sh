@@ -3,13 +3,20 @@
 # POST /event and POST /init at 1, 16 and 64 connections. Every 200 is durable: the embedded
 # engine answers only after the group commit that holds the write has been fsynced.
 #
-#   infra/bench-serve.sh [SECONDS_PER_RUN]      (needs wrk: apt-get install wrk)
+#   infra/bench-serve.sh [SECONDS_PER_RUN]               the embedded store
+#   infra/bench-serve.sh --dynamodb [SECONDS_PER_RUN]    a table on DynamoDB Local instead
 #
-# The server and wrk share this machine's cores, so the figures are a floor for a machine
-# that runs the server alone.
+# Needs wrk (apt-get install wrk). The server and wrk share this machine's cores, so the
+# figures are a floor for a machine that runs the server alone. DynamoDB Local is a Java
+# program on the same two cores: its speed says nothing about DynamoDB's on AWS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STORE=embedded
+if [[ "${1:-}" == "--dynamodb" ]]; then
+    STORE=dynamodb
+    shift
+fi
 SECONDS_PER_RUN="${1:-15}"
 command -v wrk >/dev/null || { echo "bench-serve: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
@@ -18,15 +25,27 @@ cargo build --release -p atrack-cli
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export ATRACK_PUBLIC_KEY=pk_load_test ATRACK_SECRET_KEY=sk_load_test RUST_LOG=warn
-target/release/atrack serve --addr "127.0.0.1:$port" --data-dir "$data" >"$data/serve.log" 2>&1 &
+store_args=(--data-dir "$data")
+stop_services=true
+if [[ "$STORE" == dynamodb ]]; then
+    SERVICES="$ROOT/infra/services.sh"
+    bash "$SERVICES" install
+    bash "$SERVICES" start
+    stop_services="bash $SERVICES stop"
+    eval "$(bash "$SERVICES" env)"
+    table="atrack-bench-$(date +%s)"
+    target/release/atrack table create --store dynamodb --table "$table"
+    store_args=(--store dynamodb --table "$table" --count-from-stream)
+fi
+target/release/atrack serve --addr "127.0.0.1:$port" "${store_args[@]}" >"$data/serve.log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; $stop_services' EXIT
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
     sleep 0.1
 done
 
-echo "atrack serve (release, embedded store) on $(nproc) cores, $(date -u +%F), ${SECONDS_PER_RUN}s per run"
+echo "atrack serve (release, $STORE store) on $(nproc) cores, $(date -u +%F), ${SECONDS_PER_RUN}s per run"
 printf '%-8s %5s %10s %10s %10s %8s\n' endpoint conns "req/s" p50 p99 errors
 for endpoint in event init; do
     for conns in 1 16 64; do

@@ -2,6 +2,7 @@
 //! this file only parses arguments.
 
 mod keys;
+mod projects;
 mod serve;
 mod store_args;
 mod table;
@@ -26,6 +27,9 @@ enum Command {
     /// Create or revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Show or change a project's IP anonymization and data retention.
+    #[command(subcommand)]
+    Projects(projects::ProjectsCommand),
     /// Manage the DynamoDB table.
     #[command(subcommand)]
     Table(table::TableCommand),
@@ -37,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Keys(cmd) => keys::run(cmd).await,
+        Command::Projects(cmd) => projects::run(cmd).await,
         Command::Table(cmd) => table::run(cmd).await,
     }
 }

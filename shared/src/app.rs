@@ -10,6 +10,7 @@ use crate::enrich::Enricher;
 use crate::enrich::geo::Geo;
 use crate::error::Error;
 use crate::queue::{AnyQueue, EnrichJob};
+use crate::settings::SettingsCache;
 use crate::store::engine::dynamo::DynamoTable;
 use crate::store::item::Item;
 use crate::store::repo::{Project, Repo};
@@ -20,6 +21,7 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub keys: KeyCache,
+    pub settings: SettingsCache,
     pub enricher: Enricher,
     pub queue: Option<AnyQueue>,
 }
@@ -36,6 +38,7 @@ impl App {
     ) -> Self {
         App {
             keys: KeyCache::new(config.key_cache_ttl),
+            settings: SettingsCache::new(config.key_cache_ttl),
             store: Repo::new(table, clock),
             enricher,
             queue,

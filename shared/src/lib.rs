@@ -5,6 +5,7 @@
 //! - `enrich`: URL attribution, device (woothee), GeoIP
 //! - `store`: the single-table layout, the `Table` contract, the repository, both engines
 //! - `queue`: enrichment jobs on SQS or the embedded durable queue
+//! - `settings`: per-project IP anonymization and retention
 //! - `api`: one module per endpoint, auth, the error envelope, the router
 //! - `app`: the App built once per cold start; `lambda` and `server` run it
 
@@ -19,6 +20,7 @@ pub mod lambda;
 pub mod model;
 pub mod queue;
 pub mod server;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

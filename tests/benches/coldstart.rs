@@ -30,10 +30,16 @@ const RUNTIME: &str = "/2018-06-01/runtime";
 /// What the fake runtime hands out and what it heard back.
 struct Runtime {
     event: Mutex<Option<String>>,
+    /// When the function first asked for work: the end of its own initialization.
+    first_poll: Mutex<Option<Instant>>,
     answers: mpsc::UnboundedSender<Result<Value, String>>,
 }
 
 async fn next(State(rt): State<Arc<Runtime>>) -> axum::response::Response {
+    rt.first_poll
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Instant::now);
     let event = rt.event.lock().unwrap().take();
     match event {
         Some(event) => {
@@ -89,14 +95,18 @@ fn sample(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Whether a function's answer is a success: a 2xx for HTTP functions, no failed records for
-/// the batch consumers.
-fn succeeded(answer: &Value) -> bool {
+/// Whether a function answered as it should: a 2xx for HTTP functions; for the batch
+/// consumers, a batch response failing exactly the records the sample makes fail (the enrich
+/// sample holds one poison record on purpose).
+fn succeeded(binary: &str, answer: &Value) -> bool {
     match answer.get("statusCode").and_then(Value::as_u64) {
         Some(status) => (200..300).contains(&status),
-        None => answer["batchItemFailures"]
-            .as_array()
-            .is_some_and(|f| f.is_empty()),
+        None => {
+            let expected = usize::from(binary == "enrich");
+            answer["batchItemFailures"]
+                .as_array()
+                .is_some_and(|f| f.len() == expected)
+        }
     }
 }
 
@@ -122,6 +132,7 @@ async fn main() {
     let (answers, mut heard) = mpsc::unbounded_channel();
     let runtime = Arc::new(Runtime {
         event: Mutex::new(None),
+        first_poll: Mutex::new(None),
         answers,
     });
     let app = Router::new()
@@ -161,8 +172,11 @@ async fn main() {
             path.display()
         );
         let mut times = Vec::with_capacity(RUNS);
+        let mut logged = Vec::with_capacity(RUNS);
+        let mut inits = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             *runtime.event.lock().unwrap() = Some(sample(event));
+            *runtime.first_poll.lock().unwrap() = None;
             let started = Instant::now();
             let mut child = std::process::Command::new(&path)
                 .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
@@ -178,9 +192,11 @@ async fn main() {
                 .env("QUEUE_URL", &queue_url)
                 .env("GEOIP_CITY_DB", &city)
                 .env("GEOIP_ASN_DB", geo.join("asn.mmdb"))
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
+                // As template.yaml configures the functions.
+                .env("RUST_LOG", "info")
+                .env("LOG_FORMAT", "json")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
             let answer = tokio::time::timeout(Duration::from_secs(30), heard.recv())
@@ -188,24 +204,38 @@ async fn main() {
                 .unwrap_or_else(|_| panic!("{binary} did not answer within 30 s"))
                 .expect("runtime channel");
             let elapsed = started.elapsed();
+            let ready = runtime
+                .first_poll
+                .lock()
+                .unwrap()
+                .expect("polled before answering");
+            inits.push(ready - started);
             child.kill().ok();
-            child.wait().ok();
+            let output = child
+                .wait_with_output()
+                .expect("collect the function's output");
+            logged.push(output.stdout.len() + output.stderr.len());
             let answer = answer.unwrap_or_else(|e| panic!("{binary}: {e}"));
-            assert!(succeeded(&answer), "{binary} answered {answer}");
+            assert!(succeeded(binary, &answer), "{binary} answered {answer}");
             times.push(elapsed);
         }
         times.sort();
-        results.insert(binary, times);
+        logged.sort();
+        inits.sort();
+        results.insert(binary, (times, inits[RUNS / 2], logged[RUNS / 2]));
     }
 
-    println!("| function | runs | min ms | median ms | p90 ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| function | runs | init done, median ms | first answer: min ms | median ms | p90 ms | max ms | log bytes |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let ms = |d: &Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
     for (binary, _) in functions {
-        let t = &results[binary];
+        let (t, init, log_bytes) = &results[binary];
         println!(
-            "| {binary} | {} | {} | {} | {} | {} |",
+            "| {binary} | {} | {} | {} | {} | {} | {} | {log_bytes} |",
             t.len(),
+            ms(init),
             ms(&t[0]),
             ms(&t[t.len() / 2]),
             ms(&t[t.len() * 9 / 10]),

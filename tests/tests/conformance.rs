@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use atrack_shared::clock::{Clock, ManualClock, Timestamp};
 use atrack_shared::model::requests::Sort;
+use atrack_shared::settings::ProjectSettings;
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
 use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
@@ -493,6 +494,12 @@ fn name(text: &str) -> EventName {
     EventName::parse(text, &Limits::default()).unwrap()
 }
 
+/// Settings that neither anonymize nor expire.
+const KEEP: ProjectSettings = ProjectSettings {
+    anonymize_ip: false,
+    retention_days: None,
+};
+
 fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> NewEvent {
     NewEvent {
         uuid,
@@ -503,6 +510,7 @@ fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> NewEvent {
         event_id: None,
         ip_address: None,
         user_agent: None,
+        settings: ProjectSettings::default(),
     }
 }
 
@@ -513,6 +521,7 @@ fn init_write(uuid: SessionUuid, href: &str) -> InitWrite {
             "client": {"ipAddress": "50.89.98.90", "userAgent": "UA/1.0", "locale": "en-US"}}),
         user_attributes: Some(attrs(json!({"plan": "pro"}))),
         custom_data: Some(attrs(json!({"landing_variant": "v2"}))),
+        settings: ProjectSettings::default(),
     }
 }
 
@@ -574,6 +583,7 @@ async fn attributes_merge_or_replace(engine: Engine) {
         &uuid,
         &attrs(json!({"plan": "free", "crm_id": "lead_2048"})),
         false,
+        &KEEP,
     )
     .await
     .unwrap();
@@ -583,6 +593,7 @@ async fn attributes_merge_or_replace(engine: Engine) {
             &uuid,
             &attrs(json!({"plan": "pro", "flags": {"beta": true}})),
             false,
+            &KEEP,
         )
         .await
         .unwrap();
@@ -591,7 +602,7 @@ async fn attributes_merge_or_replace(engine: Engine) {
         json!({"crm_id": "lead_2048", "flags": {"beta": true}, "plan": "pro"})
     );
     let replaced = repo
-        .set_attributes(&p, &uuid, &attrs(json!({"only": 1})), true)
+        .set_attributes(&p, &uuid, &attrs(json!({"only": 1})), true, &KEEP)
         .await
         .unwrap();
     assert_eq!(

@@ -14,7 +14,13 @@ pub async fn handle(
 ) -> Result<Value, Error> {
     let req = AttributesRequest::parse(body, &app.config.limits)?;
     app.store
-        .set_attributes(&ctx.project, &req.uuid, &req.attributes, req.replace)
+        .set_attributes(
+            &ctx.project,
+            &req.uuid,
+            &req.attributes,
+            req.replace,
+            &ctx.settings,
+        )
         .await?;
     Ok(json!({"success": true, "uuid": req.uuid.to_string(), "queued": false}))
 }

@@ -28,6 +28,7 @@ pub async fn handle(
                 event_id: req.event_id,
                 ip_address: req.ip_address,
                 user_agent: req.user_agent,
+                settings: ctx.settings,
             },
         )
         .await?;

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::RequestCtx;
 use crate::app::App;
+use crate::enrich::GEO_KEY;
 use crate::error::Error;
 use crate::model::requests::{InitRequest, UrlContext};
 use crate::queue::EnrichJob;
@@ -14,7 +15,10 @@ use crate::validate::SessionUuid;
 
 /// The stored context: the URL parts and client fields as sent, with the request's own IP
 /// and User-Agent standing in for absent ones.
-fn stored_context(req: &InitRequest, ctx: &RequestCtx) -> Value {
+/// The context as stored. When the project anonymizes addresses, the GeoIP lookup happens here,
+/// on the full address, and only its result (under `geo`, a key no SDK sends at this level) and
+/// the cut address are stored; enrichment, inline or queued, then uses that result.
+fn stored_context(app: &App, req: &InitRequest, ctx: &RequestCtx) -> Value {
     let UrlContext {
         href,
         raw,
@@ -49,13 +53,24 @@ fn stored_context(req: &InitRequest, ctx: &RequestCtx) -> Value {
         .user_agent
         .clone()
         .or_else(|| ctx.client.user_agent.clone());
+    let mut geo = None;
     if let Some(ip) = ip {
-        client.insert("ipAddress".into(), Value::String(ip));
+        let stored = ctx.settings.stored_ip_text(&ip);
+        if stored != ip {
+            let mut looked_up = app.enricher.geo().ip_data(Some(&ip)).data;
+            looked_up["ip"] = Value::String(stored.clone());
+            geo = Some(looked_up);
+        }
+        client.insert("ipAddress".into(), Value::String(stored));
     }
     if let Some(ua) = user_agent {
         client.insert("userAgent".into(), Value::String(ua));
     }
-    json!({"url": url, "client": client})
+    let mut context = json!({"url": url, "client": client});
+    if let Some(geo) = geo {
+        context[GEO_KEY] = geo;
+    }
+    context
 }
 
 pub async fn handle(
@@ -67,9 +82,10 @@ pub async fn handle(
     let uuid = req.uuid.unwrap_or_else(SessionUuid::new_v4);
     let write = InitWrite {
         uuid,
-        context: stored_context(&req, ctx),
+        context: stored_context(app, &req, ctx),
         user_attributes: req.user_attributes.clone(),
         custom_data: req.custom_data.clone(),
+        settings: ctx.settings,
     };
     let item = app.store.init_session(&ctx.project, &write).await?;
 

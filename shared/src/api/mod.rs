@@ -28,6 +28,7 @@ use tracing::Instrument;
 use crate::app::{App, SharedApp};
 use crate::error::Error;
 use crate::model::requests::parse_body;
+use crate::settings::ProjectSettings;
 use crate::store::repo::{Project, Scope};
 use client::ClientInfo;
 use envelope::{error_response, json_response};
@@ -73,6 +74,8 @@ impl Route {
 /// What a handler knows about the request besides its body.
 pub struct RequestCtx {
     pub project: Project,
+    /// The project's privacy settings (cached like the keys).
+    pub settings: ProjectSettings,
     pub client: ClientInfo,
 }
 
@@ -201,8 +204,10 @@ async fn run(app: &App, route: Route, req: Request<Body>) -> Result<Value, Error
         .await?;
     tracing::Span::current().record("project", project.as_str());
     let body: Map<String, Value> = parse_body(&bytes)?;
+    let settings = app.settings.get(&app.store, &project).await?;
     let ctx = RequestCtx {
         project,
+        settings,
         client: ClientInfo::from_parts(&parts, app.config.trust_forwarded_for),
     };
     match route {

@@ -23,6 +23,10 @@ pub struct Enrichment {
     pub first_touch: Option<Attr>,
 }
 
+/// Where an init of an anonymizing project keeps the GeoIP result of the full address, inside
+/// the stored context (see `api::init`).
+pub const GEO_KEY: &str = "geo";
+
 /// The enrichment engine, built once per process.
 pub struct Enricher {
     ua: woothee::parser::Parser,
@@ -104,7 +108,15 @@ impl Enricher {
             Some(Attr::M(first_fields.into_iter().collect()))
         };
 
-        let ip_data = self.geo.ip_data(str_at(context, &["client", "ipAddress"]));
+        let ip = str_at(context, &["client", "ipAddress"]);
+        // An anonymizing project's init looked the full address up and stored only the result.
+        let ip_data = match context.and_then(Attr::as_m).and_then(|c| c.get(GEO_KEY)) {
+            Some(looked_up @ Attr::M(_)) => geo::IpData {
+                stored_ip: ip.map(str::to_owned),
+                data: looked_up.to_json(),
+            },
+            _ => self.geo.ip_data(ip),
+        };
         let client = context
             .and_then(Attr::as_m)
             .and_then(|c| c.get("client"))

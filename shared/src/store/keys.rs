@@ -83,6 +83,12 @@ pub fn shard_checkpoint_pk(shard_id: &str) -> String {
 }
 pub const SHARD_CHECKPOINT_SK: &str = "POS";
 
+/// A project's settings item (`settings.rs`).
+pub fn settings_pk(project: &str) -> String {
+    format!("PROJECT#{project}")
+}
+pub const SETTINGS_SK: &str = "SETTINGS";
+
 pub fn key_pk(key_hash_hex: &str) -> String {
     format!("KEY#{key_hash_hex}")
 }

@@ -12,12 +12,13 @@ use tokio::sync::OnceCell;
 use super::cursor::{CursorCodec, CursorError, CursorState};
 use super::ids::IdAllocator;
 use super::item::{Attr, Item, get_s};
-use super::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use super::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
 use super::table::{
     Condition, Key, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
 };
 use crate::clock::{SharedClock, Timestamp};
 use crate::model::requests::Sort;
+use crate::settings::ProjectSettings;
 use crate::validate::{Attributes, EventId, EventName, SessionUuid};
 
 /// Attribute names of a session item that are not shown to clients.
@@ -123,6 +124,8 @@ pub struct NewEvent {
     pub event_id: Option<EventId>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The project's anonymization and retention.
+    pub settings: ProjectSettings,
 }
 
 /// What an init writes, before enrichment.
@@ -134,6 +137,8 @@ pub struct InitWrite {
     pub context: Value,
     pub user_attributes: Option<Attributes>,
     pub custom_data: Option<Attributes>,
+    /// The project's retention (the context's IP is already as the project stores it).
+    pub settings: ProjectSettings,
 }
 
 /// A session and its newest events.
@@ -324,6 +329,7 @@ impl<T: Table> Repo<T> {
         if let Some(data) = &init.custom_data {
             ops.push(UpdateOp::Set("custom_data".into(), Attr::M(json_map(data))));
         }
+        ops.push(init.settings.expiry_op(now));
         self.table
             .update(Update {
                 key: Self::session_key(project, &init.uuid),
@@ -383,9 +389,11 @@ impl<T: Table> Repo<T> {
         uuid: &SessionUuid,
         attributes: &Attributes,
         replace: bool,
+        settings: &ProjectSettings,
     ) -> StoreResult<Item> {
         let now = self.now();
         let mut ops = self.identity_ops(uuid, now).await?;
+        ops.push(settings.expiry_op(now));
         if replace {
             ops.push(UpdateOp::Set(
                 "attributes".into(),
@@ -450,7 +458,8 @@ impl<T: Table> Repo<T> {
         let session = match self.get_session(project, &event.uuid).await? {
             Some(s) => s,
             None => {
-                let ops = self.identity_ops(&event.uuid, now).await?;
+                let mut ops = self.identity_ops(&event.uuid, now).await?;
+                ops.push(event.settings.expiry_op(now));
                 self.table
                     .update(Update {
                         key: Key::new(pk.clone(), keys::SESSION_SK),
@@ -461,6 +470,7 @@ impl<T: Table> Repo<T> {
             }
         };
         let occurred_at = event.occurred_at.to_string();
+        let expires_at = event.settings.expires_at(now);
         let client_keyed = event.event_id.is_some();
         let event_id = event.event_id.unwrap_or_else(EventId::new_v4).to_string();
         let mut sk = keys::event_sk(&occurred_at, &event_id);
@@ -472,11 +482,14 @@ impl<T: Table> Repo<T> {
             // The marker is written first, pointing at the event's sort key. A retry finds the
             // marker; if the event it points at is missing (the first attempt died between the
             // two writes), the retry writes it, so a retried event is neither lost nor doubled.
-            let marker = Item::from([
+            let mut marker = Item::from([
                 (PK.into(), Attr::S(pk.clone())),
                 (SK.into(), Attr::S(keys::event_id_sk(&event_id))),
                 ("event_sk".into(), Attr::S(sk.clone())),
             ]);
+            if let Some(at) = expires_at {
+                marker.insert(TTL_ATTR.into(), Attr::n(at));
+            }
             if let Err(e) = self.table.put(marker, Some(Condition::NotExists)).await {
                 if !matches!(e, StoreError::ConditionFailed) {
                     return Err(e);
@@ -515,6 +528,11 @@ impl<T: Table> Repo<T> {
             .map(Attr::S)
             .or_else(|| session.get("ip_address").cloned())
             .or_else(|| from_session("ipAddress"))
+            // Also cuts an address stored before the project turned anonymization on.
+            .map(|ip| match ip {
+                Attr::S(text) => Attr::S(event.settings.stored_ip_text(&text)),
+                other => other,
+            })
             .unwrap_or(Attr::Null);
         let user_agent = event
             .user_agent
@@ -522,7 +540,7 @@ impl<T: Table> Repo<T> {
             .or_else(|| from_session("userAgent"))
             .unwrap_or(Attr::Null);
         let id = self.ids.next(&self.table).await?;
-        let item = Item::from([
+        let mut item = Item::from([
             (PK.into(), Attr::S(pk.clone())),
             (SK.into(), Attr::S(sk)),
             (
@@ -548,6 +566,9 @@ impl<T: Table> Repo<T> {
             ("updated_at".into(), now_attr(now)),
             ("event_id".into(), Attr::S(event_id.clone())),
         ]);
+        if let Some(at) = expires_at {
+            item.insert(TTL_ATTR.into(), Attr::n(at));
+        }
         // The item and its index entry are the whole write: no counter is touched here (see
         // `Table::index_count`), so one event costs what its two copies cost.
         match self.table.put(item, Some(Condition::NotExists)).await {

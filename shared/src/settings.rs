@@ -1,0 +1,223 @@
+//! Per-project privacy settings: IP anonymization and data retention.
+//!
+//! Stored as one item per project (`PROJECT#<name>` / `SETTINGS`), set with
+//! `atrack projects set`, and read through a per-process cache like the keys, so a change
+//! reaches every server and function within the cache lifetime (at most 60 s) and a request
+//! pays no read for it in between.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::clock::Timestamp;
+use crate::store::Store;
+use crate::store::item::{Attr, get_i64};
+use crate::store::keys;
+use crate::store::repo::{Project, Repo};
+use crate::store::table::{Key, StoreError, StoreResult, Table, Update, UpdateOp};
+
+/// The longest retention we accept: ten years, far past any analytics need, and small enough
+/// that `now + retention` never overflows.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectSettings {
+    /// Zero the last IPv4 octet and the last 80 IPv6 bits before anything is stored. The GeoIP
+    /// lookup still sees the full address, once, in memory.
+    pub anonymize_ip: bool,
+    /// Delete a project's items this many days after they were last written (DynamoDB TTL on
+    /// AWS, the sweeper of `atrack serve` locally). `None`: keep forever.
+    pub retention_days: Option<u32>,
+}
+
+impl ProjectSettings {
+    /// When an item written at `now` expires, in epoch seconds (DynamoDB's TTL format).
+    pub fn expires_at(&self, now: Timestamp) -> Option<i64> {
+        self.retention_days
+            .map(|days| now.micros().div_euclid(1_000_000) + i64::from(days) * 86_400)
+    }
+
+    /// The update that keeps a rewritten item's expiry in step with the settings: a new expiry
+    /// when retention is on, none when it has been turned off since.
+    pub fn expiry_op(&self, now: Timestamp) -> UpdateOp {
+        match self.expires_at(now) {
+            Some(at) => UpdateOp::Set(keys::TTL_ATTR.into(), Attr::n(at)),
+            None => UpdateOp::Remove(keys::TTL_ATTR.into()),
+        }
+    }
+
+    /// An address as this project stores it.
+    pub fn stored_ip(&self, ip: IpAddr) -> IpAddr {
+        if self.anonymize_ip {
+            anonymize_ip(ip)
+        } else {
+            ip
+        }
+    }
+
+    /// As [`Self::stored_ip`], for an address that arrived as text; text that is not an address
+    /// is not one to protect, and is kept as sent.
+    pub fn stored_ip_text(&self, text: &str) -> String {
+        match text.trim().parse::<IpAddr>() {
+            Ok(ip) => self.stored_ip(ip).to_string(),
+            Err(_) => text.to_owned(),
+        }
+    }
+}
+
+/// The address with its host part zeroed: the last octet of IPv4 (a /24), the last 80 bits of
+/// IPv6 (a /48), the same cut Google Analytics and Matomo make. An IPv4-mapped IPv6 address is
+/// cut as the IPv4 address it is.
+pub fn anonymize_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => anonymize_ip(IpAddr::V4(v4)),
+            None => {
+                let kept = u128::from(v6) & (!0u128 << 80);
+                IpAddr::V6(kept.into())
+            }
+        },
+    }
+}
+
+fn settings_key(project: &Project) -> Key {
+    Key::new(keys::settings_pk(project.as_str()), keys::SETTINGS_SK)
+}
+
+impl<T: Table> Repo<T> {
+    /// A project's settings; the defaults when none were ever set.
+    pub async fn project_settings(&self, project: &Project) -> StoreResult<ProjectSettings> {
+        let Some(item) = self.table().get(&settings_key(project)).await? else {
+            return Ok(ProjectSettings::default());
+        };
+        let anonymize_ip = matches!(item.get("anonymize_ip"), Some(Attr::Bool(true)));
+        let retention_days = match get_i64(&item, "retention_days") {
+            None => None,
+            Some(days) => Some(
+                u32::try_from(days)
+                    .ok()
+                    .filter(|d| (1..=MAX_RETENTION_DAYS).contains(d))
+                    .ok_or_else(|| StoreError::Internal("malformed project settings".into()))?,
+            ),
+        };
+        Ok(ProjectSettings {
+            anonymize_ip,
+            retention_days,
+        })
+    }
+
+    /// Replaces a project's settings.
+    pub async fn set_project_settings(
+        &self,
+        project: &Project,
+        settings: &ProjectSettings,
+    ) -> StoreResult<()> {
+        if let Some(days) = settings.retention_days
+            && !(1..=MAX_RETENTION_DAYS).contains(&days)
+        {
+            return Err(StoreError::Rejected(format!(
+                "retention must be 1 to {MAX_RETENTION_DAYS} days"
+            )));
+        }
+        let key = settings_key(project);
+        let mut ops = vec![
+            UpdateOp::Set("project".into(), Attr::s(project.as_str())),
+            UpdateOp::Set("anonymize_ip".into(), Attr::Bool(settings.anonymize_ip)),
+            UpdateOp::Set("updated_at".into(), Attr::S(self.now().to_string())),
+        ];
+        ops.push(match settings.retention_days {
+            Some(days) => UpdateOp::Set("retention_days".into(), Attr::n(i64::from(days))),
+            None => UpdateOp::Remove("retention_days".into()),
+        });
+        self.table()
+            .update(Update {
+                key,
+                ops,
+                condition: None,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Settings by project, each kept at most `ttl`.
+pub struct SettingsCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (ProjectSettings, Instant)>>,
+}
+
+impl SettingsCache {
+    pub fn new(ttl: Duration) -> Self {
+        SettingsCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(&self, store: &Store, project: &Project) -> StoreResult<ProjectSettings> {
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((settings, at)) = entries.get(project.as_str())
+                && at.elapsed() < self.ttl
+            {
+                return Ok(*settings);
+            }
+        }
+        let settings = store.project_settings(project).await?;
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Projects are few (one per key pair); the bound only guards against a bug.
+        if entries.len() >= 10_000 {
+            entries.clear();
+        }
+        entries.insert(project.as_str().to_owned(), (settings, Instant::now()));
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn anonymization_zeroes_the_host_part() {
+        assert_eq!(anonymize_ip(ip("50.89.98.90")), ip("50.89.98.0"));
+        assert_eq!(
+            anonymize_ip(ip("2001:db8:85a3:8d3:1319:8a2e:370:7348")),
+            ip("2001:db8:85a3::")
+        );
+        assert_eq!(anonymize_ip(ip("::ffff:50.89.98.90")), ip("50.89.98.0"));
+        assert_eq!(anonymize_ip(ip("::1")), ip("::"));
+    }
+
+    #[test]
+    fn retention_sets_an_expiry_in_epoch_seconds() {
+        let now = Timestamp::from_micros(1_700_000_000_123_456);
+        let keep = ProjectSettings::default();
+        assert_eq!(keep.expires_at(now), None);
+        assert_eq!(keep.expiry_op(now), UpdateOp::Remove(keys::TTL_ATTR.into()));
+        let month = ProjectSettings {
+            retention_days: Some(30),
+            ..keep
+        };
+        assert_eq!(month.expires_at(now), Some(1_700_000_000 + 30 * 86_400));
+    }
+
+    #[test]
+    fn text_that_is_not_an_address_is_kept() {
+        let settings = ProjectSettings {
+            anonymize_ip: true,
+            retention_days: None,
+        };
+        assert_eq!(settings.stored_ip_text("50.89.98.90"), "50.89.98.0");
+        assert_eq!(settings.stored_ip_text("unknown"), "unknown");
+    }
+}
