@@ -11,18 +11,17 @@ SECONDS_PER_RUN="${1:-10}"
 command -v wrk >/dev/null || { echo "bench-scaling: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 cd "$ROOT"
+# shellcheck source=bench-lib.sh
+source "$ROOT/infra/bench-lib.sh"
 cargo build --release -p atrack-cli
 data="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 export ATRACK_PUBLIC_KEY=pk_load_test ATRACK_SECRET_KEY=sk_load_test RUST_LOG=warn
 target/release/atrack serve --addr "127.0.0.1:$port" --data-dir "$data" >"$data/serve.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 url="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-    curl -fsS "$url/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for_health "$url"
 
 show() { # path body -> response JSON
     curl -fsS -H "x-a-track-key: $ATRACK_SECRET_KEY" -H 'content-type: application/json' \

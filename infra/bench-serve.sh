@@ -21,9 +21,11 @@ SECONDS_PER_RUN="${1:-15}"
 command -v wrk >/dev/null || { echo "bench-serve: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 cd "$ROOT"
+# shellcheck source=bench-lib.sh
+source "$ROOT/infra/bench-lib.sh"
 cargo build --release -p atrack-cli
 data="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 export ATRACK_PUBLIC_KEY=pk_load_test ATRACK_SECRET_KEY=sk_load_test RUST_LOG=warn
 store_args=(--data-dir "$data")
 stop_services=true
@@ -40,10 +42,7 @@ fi
 target/release/atrack serve --addr "127.0.0.1:$port" "${store_args[@]}" >"$data/serve.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; $stop_services' EXIT
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for_health "http://127.0.0.1:$port"
 
 echo "atrack serve (release, $STORE store) on $(nproc) cores, $(date -u +%F), ${SECONDS_PER_RUN}s per run"
 printf '%-8s %5s %10s %10s %10s %8s\n' endpoint conns "req/s" p50 p99 errors

@@ -23,6 +23,7 @@ pub mod server;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod ttl_cache;
 pub mod validate;
 pub mod worker;
 

@@ -5,10 +5,8 @@
 //! reaches every server and function within the cache lifetime (at most 60 s) and a request
 //! pays no read for it in between.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::store::Store;
@@ -16,6 +14,7 @@ use crate::store::item::{Attr, get_i64};
 use crate::store::keys;
 use crate::store::repo::{Project, Repo};
 use crate::store::table::{Key, StoreError, StoreResult, Table, Update, UpdateOp};
+use crate::ttl_cache::TtlCache;
 
 /// The longest retention we accept: ten years, far past any analytics need, and small enough
 /// that `now + retention` never overflows.
@@ -148,33 +147,24 @@ impl<T: Table> Repo<T> {
 /// Settings by project, each kept at most `ttl`.
 pub struct SettingsCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (ProjectSettings, Instant)>>,
+    entries: TtlCache<ProjectSettings>,
 }
 
 impl SettingsCache {
     pub fn new(ttl: Duration) -> Self {
         SettingsCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            // Projects are few (one per key pair); the bound only guards against a bug.
+            entries: TtlCache::new(10_000),
         }
     }
 
     pub async fn get(&self, store: &Store, project: &Project) -> StoreResult<ProjectSettings> {
-        {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((settings, at)) = entries.get(project.as_str())
-                && at.elapsed() < self.ttl
-            {
-                return Ok(*settings);
-            }
+        if let Some(hit) = self.entries.get(project.as_str(), |_| self.ttl) {
+            return Ok(hit);
         }
         let settings = store.project_settings(project).await?;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // Projects are few (one per key pair); the bound only guards against a bug.
-        if entries.len() >= 10_000 {
-            entries.clear();
-        }
-        entries.insert(project.as_str().to_owned(), (settings, Instant::now()));
+        self.entries.insert(project.as_str().to_owned(), settings);
         Ok(settings)
     }
 }

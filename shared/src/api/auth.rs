@@ -2,15 +2,14 @@
 //! their SHA-256, so the raw key is never stored, compared or logged. Entries live at most
 //! `ttl`, so a revoked key stops working within that time everywhere.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::HeaderMap;
 
 use crate::error::Error;
 use crate::store::Store;
 use crate::store::repo::{KeyRecord, Project, Scope, hash_key};
+use crate::ttl_cache::TtlCache;
 
 pub const KEY_HEADER: &str = "x-a-track-key";
 
@@ -23,38 +22,31 @@ const MAX_ENTRIES: usize = 10_000;
 
 pub struct KeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Option<KeyRecord>, Instant)>>,
+    /// By key hash; `None` remembers an unknown key.
+    entries: TtlCache<Option<KeyRecord>>,
 }
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
         KeyCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: TtlCache::new(MAX_ENTRIES),
         }
-    }
-
-    fn cached(&self, hash: &str) -> Option<Option<KeyRecord>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (record, at) = entries.get(hash)?;
-        let ttl = if record.is_some() {
-            self.ttl
-        } else {
-            NEGATIVE_TTL
-        };
-        (at.elapsed() < ttl).then(|| record.clone())
     }
 
     async fn lookup(&self, store: &Store, hash: String) -> Result<Option<KeyRecord>, Error> {
-        if let Some(hit) = self.cached(&hash) {
+        let ttl = |record: &Option<KeyRecord>| {
+            if record.is_some() {
+                self.ttl
+            } else {
+                NEGATIVE_TTL
+            }
+        };
+        if let Some(hit) = self.entries.get(&hash, ttl) {
             return Ok(hit);
         }
         let record = store.find_key_by_hash(&hash).await?;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(hash, (record.clone(), Instant::now()));
+        self.entries.insert(hash, record.clone());
         Ok(record)
     }
 
