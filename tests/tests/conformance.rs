@@ -31,6 +31,7 @@ on_both_engines!(
     table_query_pages_cover_every_item_once_in_order,
     index_query_orders_by_index_sort_key_both_ways,
     query_ranges_select_by_sort_key,
+    skip_passes_over_items_in_order_even_across_1_mb_pages,
     delete_and_batch_write_beyond_one_chunk,
     an_item_past_400_kb_is_refused_whole,
     init_creates_then_continues_a_session,
@@ -314,6 +315,7 @@ async fn table_query_pages_cover_every_item_once_in_order(engine: Engine) {
                     ascending,
                     limit: 10,
                     start_after: start_after.take(),
+                    skip: 0,
                 })
                 .await
                 .unwrap();
@@ -355,6 +357,7 @@ async fn index_query_orders_by_index_sort_key_both_ways(engine: Engine) {
         ascending,
         limit,
         start_after,
+        skip: 0,
     };
     let all = table.query(query(true, 100, None)).await.unwrap();
     let order: Vec<i64> = all.items.iter().filter_map(|i| get_i64(i, "i")).collect();
@@ -385,6 +388,7 @@ async fn query_ranges_select_by_sort_key(engine: Engine) {
         ascending,
         limit: 100,
         start_after: None,
+        skip: 0,
     };
     let page = table
         .query(run(SortRange::AtLeast("EV#".into()), false))
@@ -408,6 +412,70 @@ async fn query_ranges_select_by_sort_key(engine: Engine) {
     assert!(empty.items.is_empty() && empty.last.is_none());
 }
 
+async fn skip_passes_over_items_in_order_even_across_1_mb_pages(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    for i in 0..12 {
+        table
+            .put(event_like(&format!("user{}", i % 3), i, "name"), None)
+            .await
+            .unwrap();
+    }
+    let query = |skip, limit, start_after| Query {
+        index: Some(GSI1),
+        partition: "name".into(),
+        range: SortRange::All,
+        ascending: false,
+        limit,
+        start_after,
+        skip,
+    };
+    let order =
+        |items: &[Item]| -> Vec<i64> { items.iter().filter_map(|i| get_i64(i, "i")).collect() };
+
+    let page = table.query(query(3, 4, None)).await.unwrap();
+    assert_eq!(order(&page.items), [3, 4, 5, 6]);
+    // Skipping continues after a cursor as well as from the start.
+    let page = table.query(query(2, 3, page.last)).await.unwrap();
+    assert_eq!(order(&page.items), [9, 10, 11]);
+    let page = table.query(query(11, 4, None)).await.unwrap();
+    assert_eq!(order(&page.items), [11]);
+    assert!(page.last.is_none());
+    for past_the_end in [12, 13, 1000] {
+        let page = table.query(query(past_the_end, 4, None)).await.unwrap();
+        assert!(
+            page.items.is_empty() && page.last.is_none(),
+            "skip {past_the_end}"
+        );
+    }
+
+    // DynamoDB reads at most 1 MB per request, before projecting to keys: skipping four items
+    // of 380 KB takes more than one request.
+    let big = "x".repeat(380 * 1024);
+    for i in 0..5 {
+        table
+            .put(
+                item("big", &format!("{i}"), &[("blob", Attr::s(big.as_str()))]),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let page = table
+        .query(Query {
+            index: None,
+            partition: "big".into(),
+            range: SortRange::All,
+            ascending: true,
+            limit: 10,
+            start_after: None,
+            skip: 4,
+        })
+        .await
+        .unwrap();
+    assert_eq!(sks(&page.items), ["4"]);
+    assert_eq!(get_s(&page.items[0], "blob").map(str::len), Some(big.len()));
+}
+
 async fn delete_and_batch_write_beyond_one_chunk(engine: Engine) {
     let TestTable { table, .. } = open_table(engine).await;
     // DynamoDB takes 25 writes per batch: 60 needs three requests.
@@ -425,6 +493,7 @@ async fn delete_and_batch_write_beyond_one_chunk(engine: Engine) {
                 ascending: true,
                 limit: 1000,
                 start_after: None,
+                skip: 0,
             })
             .await
             .unwrap()
@@ -731,6 +800,7 @@ async fn retried_client_stamped_event_is_one_write_and_stored_once(engine: Engin
             ascending: true,
             limit: 100,
             start_after: None,
+            skip: 0,
         })
         .await
         .unwrap();

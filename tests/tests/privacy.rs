@@ -43,6 +43,7 @@ async fn session_items(table: &AnyTable, uuid: &str) -> Vec<Item> {
             ascending: true,
             limit: 1000,
             start_after: None,
+            skip: 0,
         })
         .await
         .unwrap()

@@ -56,6 +56,7 @@ impl EmbeddedQueue {
                 ascending: true,
                 limit,
                 start_after: None,
+                skip: 0,
             })
             .await?;
         Ok(page

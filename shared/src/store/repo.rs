@@ -429,6 +429,7 @@ impl<T: Table> Repo<T> {
                 ascending: false,
                 limit: SESSION_EVENTS_LIMIT + 1,
                 start_after: None,
+                skip: 0,
             })
             .await?;
         let mut items = page.items.into_iter();
@@ -637,20 +638,26 @@ impl<T: Table> Repo<T> {
         let per_page = u64::from(per_page.max(1));
         let partition = keys::name_pk(project.as_str(), name.as_str());
         let ascending = sort == Sort::Asc;
-        let query = |ascending: bool, limit: usize, start_after: Option<Item>| Query {
+        let query = |ascending: bool, limit: usize, skip: u64, start_after: Option<Item>| Query {
             index: Some(GSI1),
             partition: partition.clone(),
             range: SortRange::All,
             ascending,
             limit,
             start_after,
+            skip: usize::try_from(skip).unwrap_or(usize::MAX),
         };
 
         let (page, rows, more) = if let Some(text) = cursor {
             let state = codec.decode(text, project.as_str(), name.as_str(), sort.as_str())?;
             let result = self
                 .table
-                .query(query(ascending, per_page as usize + 1, Some(state.after)))
+                .query(query(
+                    ascending,
+                    per_page as usize + 1,
+                    0,
+                    Some(state.after),
+                ))
                 .await?;
             let mut rows = result.items;
             let more = rows.len() as u64 > per_page;
@@ -664,24 +671,25 @@ impl<T: Table> Repo<T> {
             if offset > 0 && offset >= total {
                 (page, Vec::new(), false)
             } else if offset.saturating_mul(2) <= total {
-                // Near the front: skip `offset` rows in the requested order.
-                let limit = (offset + per_page + 1) as usize;
-                let mut rows = self.table.query(query(ascending, limit, None)).await?.items;
-                let more = rows.len() as u64 > offset + per_page;
-                rows.truncate((offset + per_page) as usize);
-                let rows = rows.split_off((offset as usize).min(rows.len()));
+                // Near the front: step over `offset` index keys in the requested order.
+                let limit = per_page as usize + 1;
+                let mut rows = self
+                    .table
+                    .query(query(ascending, limit, offset, None))
+                    .await?
+                    .items;
+                let more = rows.len() as u64 > per_page;
+                rows.truncate(per_page as usize);
                 (page, rows, more)
             } else {
-                // Near the back: read from the other end, which skips fewer rows, and reverse.
+                // Near the back: step from the other end, which passes fewer keys, and reverse.
                 let end = total - offset;
                 let start = end.saturating_sub(per_page);
                 let mut rows = self
                     .table
-                    .query(query(!ascending, end as usize, None))
+                    .query(query(!ascending, (end - start) as usize, start, None))
                     .await?
                     .items;
-                let rows_from = (start as usize).min(rows.len());
-                let mut rows = rows.split_off(rows_from);
                 rows.reverse();
                 (page, rows, offset + per_page < total)
             }

@@ -78,6 +78,12 @@ pub struct Query {
     pub limit: usize,
     /// Continue after this item's key (the previous page's `last`).
     pub start_after: Option<Item>,
+    /// Pass over this many matching items before the first one returned. Their keys are
+    /// walked, not their items: the embedded engine steps through index entries without
+    /// reading or decoding an item, DynamoDB reads keys only (still billed for what it reads,
+    /// but sent and parsed at a fraction of the size). Numbered pages use it; cursors need
+    /// not, as they start right at the previous page's end.
+    pub skip: usize,
 }
 
 /// One page of query results. `last` is the key attributes (table and index keys) of the last

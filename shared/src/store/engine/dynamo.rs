@@ -254,7 +254,7 @@ fn key_map(key: &Key) -> HashMap<String, AttributeValue> {
 }
 
 /// An expression under construction: every name and value goes through a placeholder.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Expr {
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
@@ -534,6 +534,21 @@ impl Table for DynamoTable {
         }
         let mut items = Vec::new();
         let mut start = query.start_after.as_ref().map(to_map);
+        if query.skip > 0 {
+            match self
+                .skip_keys(
+                    &query,
+                    &key_condition,
+                    &expr,
+                    [pk_attr, sk_attr],
+                    start.take(),
+                )
+                .await?
+            {
+                Some(after) => start = Some(after),
+                None => return Ok(Page { items, last: None }),
+            }
+        }
         // DynamoDB stops a page at 1 MB; keep going until the limit is met or the data ends.
         loop {
             let want = query.limit - items.len();
@@ -620,5 +635,56 @@ impl Table for DynamoTable {
             }
         }
         Ok(())
+    }
+}
+
+impl DynamoTable {
+    /// Walks past `query.skip` items reading their keys only, and returns the key to continue
+    /// after, or `None` when the data ends first. Keys-only pages are a few dozen bytes an item
+    /// on the wire; DynamoDB still bills the full items it reads.
+    async fn skip_keys(
+        &self,
+        query: &Query,
+        key_condition: &str,
+        expr: &Expr,
+        index_keys: [&str; 2],
+        mut start: Option<HashMap<String, AttributeValue>>,
+    ) -> StoreResult<Option<HashMap<String, AttributeValue>>> {
+        let mut expr = expr.clone();
+        let mut key_names = vec![TABLE.partition_key, TABLE.sort_key];
+        if query.index.is_some() {
+            key_names.extend(index_keys);
+        }
+        let projection = key_names
+            .into_iter()
+            .map(|name| expr.name(name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut left = query.skip;
+        while left > 0 {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(query.index.map(str::to_owned))
+                .key_condition_expression(key_condition)
+                .projection_expression(&projection)
+                .set_expression_attribute_names(Some(expr.names.clone()))
+                .set_expression_attribute_values(Some(expr.values.clone()))
+                .scan_index_forward(query.ascending)
+                .limit(i32::try_from(left).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .set_return_consumed_capacity(self.return_capacity())
+                .send()
+                .await
+                .map_err(classify)?;
+            self.meter_reads(output.consumed_capacity());
+            left = left.saturating_sub(output.items().len());
+            match output.last_evaluated_key() {
+                Some(last) => start = Some(last.clone()),
+                None => return Ok(None),
+            }
+        }
+        Ok(start)
     }
 }

@@ -135,6 +135,23 @@ fn expiry_of(item: &Item) -> Option<u64> {
         .and_then(|t| u64::try_from(t).ok())
 }
 
+/// Steps over `n` range entries without touching their values; a read error among them is
+/// still an error, not a silently shorter skip.
+fn skip_entries<T>(
+    iter: &mut dyn Iterator<Item = Result<T, redb::StorageError>>,
+    n: usize,
+) -> StoreResult<()> {
+    for _ in 0..n {
+        match iter.next() {
+            Some(entry) => {
+                entry.map_err(internal)?;
+            }
+            None => break,
+        }
+    }
+    Ok(())
+}
+
 fn decode(bytes: &[u8]) -> StoreResult<Item> {
     serde_json::from_slice(bytes).map_err(internal)
 }
@@ -486,6 +503,8 @@ impl Table for EmbeddedTable {
                 } else {
                     Box::new(range.rev())
                 };
+                let mut iter = iter;
+                skip_entries(&mut iter, query.skip)?;
                 for entry in iter {
                     let (_, value) = entry.map_err(internal)?;
                     if out.len() == query.limit {
@@ -532,6 +551,9 @@ impl Table for EmbeddedTable {
                 } else {
                     Box::new(range.rev())
                 };
+                // Skipped entries cost a B-tree step each: their items are never fetched.
+                let mut iter = iter;
+                skip_entries(&mut iter, query.skip)?;
                 for entry in iter {
                     let (key, _) = entry.map_err(internal)?;
                     if out.len() == query.limit {
