@@ -9,6 +9,12 @@ mod table;
 
 use clap::{Parser, Subcommand};
 
+/// `atrack serve` allocates a few small maps and strings per request on every worker thread;
+/// glibc's allocator spent 18 % of the ingest profile in malloc and free (BENCHMARKS.md),
+/// where mimalloc's thread-local free lists are far cheaper.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "atrack",
