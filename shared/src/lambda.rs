@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
-use crate::api::{Route, router};
+use crate::api::{Endpoint, endpoint_router};
 use crate::app::App;
 use crate::config::Config;
 use crate::store::engine::dynamo::DynamoTable;
@@ -22,9 +22,9 @@ async fn build_app() -> Result<Arc<App>, BoxError> {
 }
 
 /// Runs one HTTP endpoint as a Lambda function behind API Gateway.
-pub async fn run_http(route: Route) -> Result<(), BoxError> {
+pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
     let app = build_app().await?;
-    lambda_http::run(router(app, &[route])).await
+    lambda_http::run(endpoint_router::<E>(app)).await
 }
 
 /// Runs the SQS consumer that enriches queued inits.

@@ -1,6 +1,7 @@
-//! Lambda function for `/init`: the shared router limited to this one route.
+//! Lambda function for `/init`: the shared router built for this one endpoint, so that only its
+//! code is linked in.
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    atrack_shared::lambda::run_http(atrack_shared::api::Route::Init).await
+    atrack_shared::lambda::run_http::<atrack_shared::api::endpoint::Init>().await
 }

@@ -79,22 +79,83 @@ pub struct RequestCtx {
     pub client: ClientInfo,
 }
 
-/// The router for the given endpoints, plus `/health`. A Lambda function passes its one route;
-/// `atrack serve` passes `Route::ALL`.
-pub fn router(app: SharedApp, routes: &[Route]) -> Router {
-    let mut router = Router::new().route("/health", get(health));
-    for route in routes {
-        let route = *route;
-        router = router.route(
-            route.path(),
-            post(
-                move |State(app): State<SharedApp>, req: Request<Body>| async move {
-                    serve(&app, route, req).await
-                },
-            ),
-        );
+/// One endpoint as a type. The router is generic over it so that a Lambda function, which
+/// names its one endpoint at compile time, links only that endpoint's code: the event function
+/// carries no enrichment (public-suffix list, user-agent rules, GeoIP reader), for example.
+pub trait Endpoint: Send + Sync + 'static {
+    const ROUTE: Route;
+
+    fn handle<'a>(
+        app: &'a App,
+        ctx: &'a RequestCtx,
+        body: &'a Map<String, Value>,
+    ) -> impl Future<Output = Result<Value, Error>> + Send + 'a;
+}
+
+/// The five endpoints as types, for [`Endpoint`].
+pub mod endpoint {
+    use super::*;
+
+    macro_rules! endpoint {
+        ($name:ident, $module:ident) => {
+            #[doc = concat!("`", stringify!($module), "`, as a type.")]
+            pub struct $name;
+
+            impl Endpoint for $name {
+                const ROUTE: Route = Route::$name;
+
+                fn handle<'a>(
+                    app: &'a App,
+                    ctx: &'a RequestCtx,
+                    body: &'a Map<String, Value>,
+                ) -> impl Future<Output = Result<Value, Error>> + Send + 'a {
+                    super::$module::handle(app, ctx, body)
+                }
+            }
+        };
     }
+
+    endpoint!(Init, init);
+    endpoint!(Attributes, attributes);
+    endpoint!(Event, event);
+    endpoint!(SessionShow, session_show);
+    endpoint!(EventShow, event_show);
+}
+
+/// The router for the given endpoints, plus `/health`; `atrack serve` passes `Route::ALL`.
+pub fn router(app: SharedApp, routes: &[Route]) -> Router {
+    let mut router = Router::new();
+    for route in routes {
+        router = match route {
+            Route::Init => with_endpoint::<endpoint::Init>(router),
+            Route::Attributes => with_endpoint::<endpoint::Attributes>(router),
+            Route::Event => with_endpoint::<endpoint::Event>(router),
+            Route::SessionShow => with_endpoint::<endpoint::SessionShow>(router),
+            Route::EventShow => with_endpoint::<endpoint::EventShow>(router),
+        };
+    }
+    finish(router, app)
+}
+
+/// The router of a single endpoint, plus `/health`: what a Lambda function serves.
+pub fn endpoint_router<E: Endpoint>(app: SharedApp) -> Router {
+    finish(with_endpoint::<E>(Router::new()), app)
+}
+
+fn with_endpoint<E: Endpoint>(router: Router<SharedApp>) -> Router<SharedApp> {
+    router.route(
+        E::ROUTE.path(),
+        post(
+            |State(app): State<SharedApp>, req: Request<Body>| async move {
+                serve::<E>(&app, req).await
+            },
+        ),
+    )
+}
+
+fn finish(router: Router<SharedApp>, app: SharedApp) -> Router {
     router
+        .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -161,13 +222,14 @@ async fn read_body(
     })
 }
 
-async fn serve(app: &App, route: Route, req: Request<Body>) -> Response<Body> {
+async fn serve<E: Endpoint>(app: &App, req: Request<Body>) -> Response<Body> {
+    let route = E::ROUTE;
     let started = Instant::now();
     let request_id = request_id(&req);
     let span = tracing::info_span!("request", route = route.path(), request_id = %request_id,
         project = tracing::field::Empty, status = tracing::field::Empty);
     async {
-        let result = run(app, route, req).await;
+        let result = run::<E>(app, req).await;
         let response = match result {
             Ok(body) => json_response(StatusCode::OK, &body),
             Err(err) => {
@@ -189,7 +251,8 @@ async fn serve(app: &App, route: Route, req: Request<Body>) -> Response<Body> {
     .await
 }
 
-async fn run(app: &App, route: Route, req: Request<Body>) -> Result<Value, Error> {
+async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Value, Error> {
+    let route = E::ROUTE;
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -210,13 +273,7 @@ async fn run(app: &App, route: Route, req: Request<Body>) -> Result<Value, Error
         settings,
         client: ClientInfo::from_parts(&parts, app.config.trust_forwarded_for),
     };
-    match route {
-        Route::Init => init::handle(app, &ctx, &body).await,
-        Route::Attributes => attributes::handle(app, &ctx, &body).await,
-        Route::Event => event::handle(app, &ctx, &body).await,
-        Route::SessionShow => session_show::handle(app, &ctx, &body).await,
-        Route::EventShow => event_show::handle(app, &ctx, &body).await,
-    }
+    E::handle(app, &ctx, &body).await
 }
 
 /// Shared handle type for the router state.
