@@ -6,13 +6,16 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::stream::{self, StreamExt};
+#[cfg(feature = "embedded")]
 use tokio::sync::watch;
 
 use crate::app::App;
 use crate::queue::EnrichJob;
+#[cfg(feature = "embedded")]
 use crate::queue::embedded::EmbeddedQueue;
 use crate::store::engine::dynamo::DynamoTable;
 use crate::store::engine::dynamo_counts::{Change, CountError, Guard};
+#[cfg(feature = "embedded")]
 use crate::store::engine::embedded::EmbeddedTable;
 
 /// How many messages of a batch are processed at once.
@@ -55,6 +58,7 @@ pub async fn process_sqs_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
+#[cfg(feature = "embedded")]
 /// Drains the embedded queue until `shutdown` turns true. A job stays queued until it succeeds
 /// or is found unprocessable, so a crash mid-job only delays it to the next start.
 pub async fn run_embedded(app: &App, queue: &EmbeddedQueue, mut shutdown: watch::Receiver<bool>) {
@@ -161,6 +165,7 @@ pub async fn process_stream_batch(
     response
 }
 
+#[cfg(feature = "embedded")]
 /// Removes expired items from the embedded store every `every`, as DynamoDB's TTL does on
 /// AWS, until `shutdown` turns true.
 pub async fn run_sweeper(

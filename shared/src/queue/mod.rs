@@ -1,6 +1,7 @@
 //! The enrichment queue: init hands a small job to it and answers `queued: true`; a consumer
 //! (the `enrich` Lambda on SQS, or the in-process worker of `atrack serve`) enriches later.
 
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod sqs;
 
@@ -27,6 +28,7 @@ pub enum QueueError {
 #[derive(Clone)]
 pub enum AnyQueue {
     Sqs(sqs::SqsQueue),
+    #[cfg(feature = "embedded")]
     Embedded(embedded::EmbeddedQueue),
 }
 
@@ -34,6 +36,7 @@ impl AnyQueue {
     pub async fn send(&self, job: &EnrichJob) -> Result<(), QueueError> {
         match self {
             AnyQueue::Sqs(q) => q.send(job).await,
+            #[cfg(feature = "embedded")]
             AnyQueue::Embedded(q) => q.send(job).await,
         }
     }

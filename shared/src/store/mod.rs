@@ -10,6 +10,7 @@ pub mod repo;
 pub mod table;
 
 use engine::dynamo::DynamoTable;
+#[cfg(feature = "embedded")]
 use engine::embedded::EmbeddedTable;
 use item::Item;
 use table::{Condition, Key, Page, Query, StoreResult, Table, Update, Write};
@@ -18,6 +19,7 @@ use table::{Condition, Key, Page, Query, StoreResult, Table, Update, Write};
 #[derive(Clone)]
 pub enum AnyTable {
     Dynamo(DynamoTable),
+    #[cfg(feature = "embedded")]
     Embedded(EmbeddedTable),
 }
 
@@ -25,6 +27,7 @@ macro_rules! dispatch {
     ($self:ident, $t:ident => $call:expr) => {
         match $self {
             AnyTable::Dynamo($t) => $call.await,
+            #[cfg(feature = "embedded")]
             AnyTable::Embedded($t) => $call.await,
         }
     };
@@ -67,6 +70,7 @@ pub type Store = repo::Repo<AnyTable>;
 #[derive(Debug, Clone)]
 pub enum StoreKind {
     /// A redb file.
+    #[cfg(feature = "embedded")]
     Embedded(std::path::PathBuf),
     /// A DynamoDB table; the endpoint comes from the SDK's usual configuration
     /// (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
@@ -76,6 +80,7 @@ pub enum StoreKind {
 impl StoreKind {
     pub async fn open(&self) -> StoreResult<AnyTable> {
         Ok(match self {
+            #[cfg(feature = "embedded")]
             StoreKind::Embedded(path) => AnyTable::Embedded(EmbeddedTable::open(path)?),
             StoreKind::Dynamo { table } => {
                 let aws = crate::aws::load_config().await;

@@ -4,4 +4,5 @@ pub mod capacity;
 pub mod dynamo;
 pub mod dynamo_counts;
 pub mod dynamo_stream;
+#[cfg(feature = "embedded")]
 pub mod embedded;
