@@ -1,8 +1,9 @@
 //! Landing URLs and referrers are whatever a browser, a bot or an attacker sends.
 //!
-//! Properties: attribution never panics, always names a source and a medium, keeps only
-//! `utm_` keys among the UTM data, and produces JSON that round-trips through text; the
-//! referrer's registrable domain and classification never panic.
+//! Properties: attribution never panics, always names a source and a medium, files each query
+//! parameter in one place only (campaign data or plain query parameter, never both), and
+//! produces JSON that round-trips through text; the referrer's registrable domain and
+//! classification never panic.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -40,8 +41,14 @@ fuzz_target!(|input: Input| {
 
     assert!(!attribution.source.is_empty(), "no source for {url:?}");
     assert!(!attribution.medium.is_empty(), "no medium for {url:?}");
+    // Campaign data holds the utm_ tags and campaign ids such as Google Ads' `adid` (a first
+    // run of this target asserted utm_ keys only; the fuzzer showed that property was wrong).
     for key in attribution.utm_data.keys() {
-        assert!(key.starts_with("utm_"), "utm_data holds {key:?}");
+        assert!(!key.is_empty());
+        assert!(
+            !attribution.query_params.contains_key(key),
+            "{key:?} is both campaign data and a query parameter"
+        );
     }
     let json = attribution.to_json();
     let text = serde_json::to_string(&json).expect("attribution serializes");

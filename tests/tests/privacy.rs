@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 on_both_engines!(
     an_anonymizing_project_stores_no_full_address,
-    retention_stamps_every_item_with_an_expiry
+    retention_stamps_every_item_with_an_expiry,
+    expired_items_are_hidden_before_they_are_deleted
 );
 
 const FULL_V4: &str = "50.89.98.90";
@@ -129,6 +130,56 @@ async fn retention_stamps_every_item_with_an_expiry(engine: Engine) {
     for item in &items {
         assert_eq!(get_i64(item, TTL_ATTR), Some(expected), "{item:?}");
     }
+}
+
+fn signup_listing() -> Value {
+    json!({"name": "signup"})
+}
+
+/// DynamoDB's TTL deletes an expired item days later; until then reads must not show it. The
+/// clock here runs ahead of real time, so nothing is deleted: only the read-time check hides.
+async fn expired_items_are_hidden_before_they_are_deleted(engine: Engine) {
+    let start = Timestamp::parse_rfc3339("2026-12-01T10:00:00Z").unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut options = ServerOptions::new(engine);
+    options.clock = clock.clone();
+    let server = TestServer::start(options).await;
+    set(
+        &server,
+        ProjectSettings {
+            anonymize_ip: false,
+            retention_days: Some(1),
+        },
+    )
+    .await;
+    let uuid = Uuid::new_v4().to_string();
+    assert_eq!(server.public("/init", &init_body(&uuid)).await.status, 200);
+    let signup = json!({"uuid": uuid, "event": "signup"});
+    for _ in 0..2 {
+        assert_eq!(server.public("/event", &signup).await.status, 200);
+    }
+    // Half a day on, an attributes write moves the session's expiry (an event does not write
+    // the session item); a third event expires a day after it, the first two keep theirs.
+    clock.advance_millis(12 * 3_600_000);
+    let attrs = json!({"uuid": uuid, "attributes": {"plan": "pro"}});
+    assert_eq!(server.public("/attributes", &attrs).await.status, 200);
+    assert_eq!(server.public("/event", &signup).await.status, 200);
+
+    clock.advance_millis(13 * 3_600_000);
+    let session = server.session(&uuid).await;
+    assert_eq!(
+        session["events"].as_array().map(Vec::len),
+        Some(1),
+        "{session}"
+    );
+    let page = server.secret("/event/show", &signup_listing()).await.body;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(1), "{page}");
+
+    clock.advance_millis(2 * 86_400_000);
+    let gone = server.public("/session/show", &json!({"uuid": uuid})).await;
+    assert_error(&gone, 404, "not_found");
+    let page = server.secret("/event/show", &signup_listing()).await.body;
+    assert_eq!(page["data"], json!([]), "{page}");
 }
 
 /// The embedded engine's sweeper deletes what retention expired, with its index entries and

@@ -376,6 +376,28 @@ mod tests {
         assert!(a.query_params.is_empty());
     }
 
+    /// From the url_attribution fuzz target (fuzz/seeds/url_attribution/campaign-id-adid):
+    /// campaign ids such as `adid`, in any case, are campaign data and only that.
+    #[test]
+    fn campaign_ids_are_filed_once_whatever_their_case() {
+        let a = attribute(
+            &UrlInput {
+                query: Some("?adid=1&ADGROUPID=2&utm_Source=x&color=red"),
+                ..UrlInput::default()
+            },
+            0,
+            None,
+        );
+        assert_eq!(
+            Value::Object(a.utm_data.clone()),
+            json!({"adid": "1", "ADGROUPID": "2", "utm_Source": "x"})
+        );
+        assert_eq!(
+            Value::Object(a.query_params.clone()),
+            json!({"color": "red"})
+        );
+    }
+
     #[test]
     fn parts_are_filled_from_href_and_from_raw() {
         let a = from_href("https://x.io/a/b?k=v&utm_medium=email#top", None);

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use super::cursor::{CursorCodec, CursorError, CursorState};
 use super::ids::IdAllocator;
-use super::item::{Attr, Item, get_s};
+use super::item::{Attr, Item, get_i64, get_s};
 use super::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
 use super::table::{
     Condition, Key, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
@@ -172,6 +172,13 @@ pub struct Repo<T> {
     clock: SharedClock,
     ids: IdAllocator,
     cursor: OnceCell<CursorCodec>,
+}
+
+/// An item past its `expires_at`. DynamoDB's TTL deletes such items within days of expiry and
+/// the embedded sweeper within a minute; until then reads leave them out, so what the API
+/// returns honours a project's retention to the second.
+fn expired(item: &Item, now: Timestamp) -> bool {
+    get_i64(item, TTL_ATTR).is_some_and(|at| at <= now.seconds())
 }
 
 fn now_attr(t: Timestamp) -> Attr {
@@ -432,12 +439,16 @@ impl<T: Table> Repo<T> {
                 skip: 0,
             })
             .await?;
+        let now = self.now();
         let mut items = page.items.into_iter();
         match items.next() {
-            Some(first) if get_s(&first, SK) == Some(keys::SESSION_SK) => {
+            Some(first) if get_s(&first, SK) == Some(keys::SESSION_SK) && !expired(&first, now) => {
                 Ok(Some(SessionWithEvents {
                     session: first,
-                    events: items.take(SESSION_EVENTS_LIMIT).collect(),
+                    events: items
+                        .filter(|event| !expired(event, now))
+                        .take(SESSION_EVENTS_LIMIT)
+                        .collect(),
                 }))
             }
             _ => Ok(None),
@@ -648,7 +659,7 @@ impl<T: Table> Repo<T> {
             skip: usize::try_from(skip).unwrap_or(usize::MAX),
         };
 
-        let (page, rows, more) = if let Some(text) = cursor {
+        let (page, mut rows, more) = if let Some(text) = cursor {
             let state = codec.decode(text, project.as_str(), name.as_str(), sort.as_str())?;
             let result = self
                 .table
@@ -694,13 +705,18 @@ impl<T: Table> Repo<T> {
                 (page, rows, offset + per_page < total)
             }
         };
-        let next_cursor = match rows.last() {
-            Some(last) if more => Some(codec.encode(&CursorState {
+        // Rows past their retention but not yet deleted are left out: the page may run short
+        // by them, the total counts them until they are gone.
+        let now = self.now();
+        let last_read = rows.last().map(last_key);
+        rows.retain(|row| !expired(row, now));
+        let next_cursor = match last_read {
+            Some(after) if more => Some(codec.encode(&CursorState {
                 project: project.as_str().to_owned(),
                 name: name.as_str().to_owned(),
                 sort: sort.as_str().to_owned(),
                 page: page + 1,
-                after: last_key(last),
+                after,
             })),
             _ => None,
         };
