@@ -34,6 +34,28 @@ async fn set(server: &TestServer, settings: ProjectSettings) {
         .unwrap();
 }
 
+/// A server on `engine` whose clock starts at `start` and stays there until advanced, with the
+/// default project keeping items for `days`.
+async fn retention_server(
+    engine: Engine,
+    start: Timestamp,
+    days: u32,
+) -> (TestServer, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start));
+    let mut options = ServerOptions::new(engine);
+    options.clock = clock.clone();
+    let server = TestServer::start(options).await;
+    set(
+        &server,
+        ProjectSettings {
+            anonymize_ip: false,
+            retention_days: Some(days),
+        },
+    )
+    .await;
+    (server, clock)
+}
+
 /// Every item stored under a session's partition: the session, its events, any markers.
 async fn session_items(table: &AnyTable, uuid: &str) -> Vec<Item> {
     table
@@ -104,18 +126,7 @@ async fn an_anonymizing_project_stores_no_full_address(engine: Engine) {
 
 async fn retention_stamps_every_item_with_an_expiry(engine: Engine) {
     let start = Timestamp::parse_rfc3339("2026-11-25T10:00:00Z").unwrap();
-    let clock = ManualClock::new(start);
-    let mut options = ServerOptions::new(engine);
-    options.clock = Arc::new(clock);
-    let server = TestServer::start(options).await;
-    set(
-        &server,
-        ProjectSettings {
-            anonymize_ip: false,
-            retention_days: Some(30),
-        },
-    )
-    .await;
+    let (server, _clock) = retention_server(engine, start, 30).await;
     let uuid = Uuid::new_v4().to_string();
     assert_eq!(server.public("/init", &init_body(&uuid)).await.status, 200);
     let attrs = json!({"uuid": uuid, "attributes": {"plan": "pro"}});
@@ -140,18 +151,7 @@ fn signup_listing() -> Value {
 /// clock here runs ahead of real time, so nothing is deleted: only the read-time check hides.
 async fn expired_items_are_hidden_before_they_are_deleted(engine: Engine) {
     let start = Timestamp::parse_rfc3339("2026-12-01T10:00:00Z").unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let mut options = ServerOptions::new(engine);
-    options.clock = clock.clone();
-    let server = TestServer::start(options).await;
-    set(
-        &server,
-        ProjectSettings {
-            anonymize_ip: false,
-            retention_days: Some(1),
-        },
-    )
-    .await;
+    let (server, clock) = retention_server(engine, start, 1).await;
     let uuid = Uuid::new_v4().to_string();
     assert_eq!(server.public("/init", &init_body(&uuid)).await.status, 200);
     let signup = json!({"uuid": uuid, "event": "signup"});
@@ -187,18 +187,7 @@ async fn expired_items_are_hidden_before_they_are_deleted(engine: Engine) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_deletes_expired_items_and_their_counts() {
     let start = Timestamp::parse_rfc3339("2026-11-25T10:00:00Z").unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let mut options = ServerOptions::new(Engine::Embedded);
-    options.clock = clock.clone();
-    let server = TestServer::start(options).await;
-    set(
-        &server,
-        ProjectSettings {
-            anonymize_ip: false,
-            retention_days: Some(1),
-        },
-    )
-    .await;
+    let (server, clock) = retention_server(Engine::Embedded, start, 1).await;
     let expiring = Uuid::new_v4().to_string();
     assert_eq!(
         server.public("/init", &init_body(&expiring)).await.status,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, DeleteRequest,
     GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest,
@@ -553,17 +554,7 @@ impl Table for DynamoTable {
         loop {
             let want = query.limit - items.len();
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(query.index.map(str::to_owned))
-                .key_condition_expression(&key_condition)
-                .set_expression_attribute_names(Some(expr.names.clone()))
-                .set_expression_attribute_values(Some(expr.values.clone()))
-                .scan_index_forward(query.ascending)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .set_return_consumed_capacity(self.return_capacity())
+                .query_request(&query, &key_condition, &expr, want, start.take())
                 .send()
                 .await
                 .map_err(classify)?;
@@ -639,6 +630,29 @@ impl Table for DynamoTable {
 }
 
 impl DynamoTable {
+    /// One Query request of `query` for at most `limit` items after `start`: what reading a
+    /// page and skipping keys share.
+    fn query_request(
+        &self,
+        query: &Query,
+        key_condition: &str,
+        expr: &Expr,
+        limit: usize,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(query.index.map(str::to_owned))
+            .key_condition_expression(key_condition)
+            .set_expression_attribute_names(Some(expr.names.clone()))
+            .set_expression_attribute_values(Some(expr.values.clone()))
+            .scan_index_forward(query.ascending)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .set_return_consumed_capacity(self.return_capacity())
+    }
+
     /// Walks past `query.skip` items reading their keys only, and returns the key to continue
     /// after, or `None` when the data ends first. Keys-only pages are a few dozen bytes an item
     /// on the wire; DynamoDB still bills the full items it reads.
@@ -663,18 +677,8 @@ impl DynamoTable {
         let mut left = query.skip;
         while left > 0 {
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(query.index.map(str::to_owned))
-                .key_condition_expression(key_condition)
+                .query_request(query, key_condition, &expr, left, start.take())
                 .projection_expression(&projection)
-                .set_expression_attribute_names(Some(expr.names.clone()))
-                .set_expression_attribute_values(Some(expr.values.clone()))
-                .scan_index_forward(query.ascending)
-                .limit(i32::try_from(left).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .set_return_consumed_capacity(self.return_capacity())
                 .send()
                 .await
                 .map_err(classify)?;
