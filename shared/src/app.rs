@@ -13,7 +13,7 @@ use crate::queue::{AnyQueue, EnrichJob};
 use crate::settings::SettingsCache;
 use crate::store::engine::dynamo::DynamoTable;
 use crate::store::item::Item;
-use crate::store::repo::{Project, Repo};
+use crate::store::repo::{Project, Repo, session_attr};
 use crate::store::{AnyTable, Store};
 use crate::validate::SessionUuid;
 
@@ -98,19 +98,52 @@ impl App {
             .await?)
     }
 
-    /// Runs one queued job. A job for a vanished session or an outdated init is done, not
-    /// failed: retrying it could never succeed.
-    pub async fn process_job(&self, job: &EnrichJob) -> Result<bool, Error> {
+    /// Runs one queued job. The session is read consistently: on DynamoDB an eventually
+    /// consistent read may not see the init that queued the job yet, or see an older one.
+    /// Such a job is retried, not dropped, for [`JOB_RETRY_WINDOW_SECS`] after its init; a job
+    /// whose session is gone past that, or whose init has been superseded, is done: retrying
+    /// it could never succeed.
+    pub async fn process_job(&self, job: &EnrichJob) -> Result<JobOutcome, Error> {
         let project = Project::parse(&job.project).map_err(|m| Error::field("project", m))?;
         let uuid = SessionUuid::parse(&job.uuid).map_err(|m| Error::field("uuid", m))?;
-        let Some(item) = self.store.get_session(&project, &uuid).await? else {
-            return Ok(false);
-        };
-        if crate::store::item::get_i64(&item, crate::store::repo::session_attr::INIT_SEQ)
-            != Some(job.init_seq)
-        {
-            return Ok(false);
+        let stored = self.store.get_session_consistent(&project, &uuid).await?;
+        let seq = stored
+            .as_ref()
+            .and_then(|item| crate::store::item::get_i64(item, session_attr::INIT_SEQ));
+        match (stored, seq) {
+            (Some(item), Some(seq)) if seq == job.init_seq => {
+                Ok(if self.enrich_item(&project, &uuid, &item).await? {
+                    JobOutcome::Enriched
+                } else {
+                    JobOutcome::Stale
+                })
+            }
+            (Some(_), Some(seq)) if seq > job.init_seq => Ok(JobOutcome::Stale),
+            // No session, or an older init than the job's: not there yet, or gone for good.
+            _ => {
+                let age_secs = (self.store.now().micros() - job.init_seq) / 1_000_000;
+                if age_secs <= JOB_RETRY_WINDOW_SECS {
+                    Ok(JobOutcome::NotYet)
+                } else {
+                    tracing::warn!(age_secs, "enrich job's session never appeared; dropped");
+                    Ok(JobOutcome::Stale)
+                }
+            }
         }
-        self.enrich_item(&project, &uuid, &item).await
     }
+}
+
+/// How long after its init a job whose session cannot be seen yet is retried. Replication
+/// takes well under a second; past this the session was deleted or never written.
+pub const JOB_RETRY_WINDOW_SECS: i64 = 15 * 60;
+
+/// What became of a queued job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The session was enriched.
+    Enriched,
+    /// Nothing to do, ever: a newer init came, or the session is gone.
+    Stale,
+    /// The session (or the job's init) is not visible yet: retry later.
+    NotYet,
 }

@@ -18,6 +18,9 @@ pub struct Config {
     pub log_format: String,
     /// Take the client IP from X-Forwarded-For (only behind a proxy you control).
     pub trust_forwarded_for: bool,
+    /// How many proxies of ours stand in front of the server when X-Forwarded-For is trusted:
+    /// the client is the entry this many places from the right.
+    pub trusted_proxies: usize,
     /// How long a resolved API key is cached; bounds how late a revocation takes effect.
     pub key_cache_ttl: Duration,
     pub limits: Limits,
@@ -32,6 +35,7 @@ impl Default for Config {
             geoip_asn_db: None,
             log_format: "text".into(),
             trust_forwarded_for: false,
+            trusted_proxies: 1,
             key_cache_ttl: Duration::from_secs(60),
             limits: Limits::default(),
         }
@@ -47,6 +51,11 @@ fn var(name: &str) -> Option<String> {
 }
 
 impl Config {
+    /// The number of trusted proxy hops when X-Forwarded-For is trusted, else `None`.
+    pub fn forwarded_hops(&self) -> Option<usize> {
+        self.trust_forwarded_for.then_some(self.trusted_proxies)
+    }
+
     /// Reads every variable and reports all problems at once.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
@@ -73,6 +82,9 @@ impl Config {
         }
         if let Some(n) = number("ATRACK_KEY_CACHE_TTL_SECS") {
             config.key_cache_ttl = Duration::from_secs(n.min(60));
+        }
+        if let Some(n) = number("ATRACK_TRUSTED_PROXIES") {
+            config.trusted_proxies = (n as usize).max(1);
         }
         match var("ATRACK_TRUST_FORWARDED_FOR").as_deref() {
             None | Some("0" | "false" | "no") => {}

@@ -55,14 +55,35 @@ impl ProjectSettings {
         }
     }
 
-    /// As [`Self::stored_ip`], for an address that arrived as text; text that is not an address
-    /// is not one to protect, and is kept as sent.
-    pub fn stored_ip_text(&self, text: &str) -> String {
-        match text.trim().parse::<IpAddr>() {
-            Ok(ip) => self.stored_ip(ip).to_string(),
-            Err(_) => text.to_owned(),
+    /// As [`Self::stored_ip`], for an address that arrived as text (a client's `ipAddress`).
+    /// Without anonymization the text is kept as sent. With it, the address inside the text is
+    /// cut (`1.2.3.4:443`, `[2001:db8::1]:80`, a forwarded list's first entry); text with no
+    /// address in it is not stored at all (`None`), so an uncut address can never slip through
+    /// in a shape we failed to recognise.
+    pub fn stored_ip_text(&self, text: &str) -> Option<String> {
+        if !self.anonymize_ip {
+            return Some(text.to_owned());
         }
+        parse_client_ip(text).map(|ip| anonymize_ip(ip).to_string())
     }
+}
+
+/// The client address in text as clients and proxies write it: a bare IPv4 or IPv6 address,
+/// one with a port (`1.2.3.4:443`, `[2001:db8::1]:80`), or a comma-separated forwarding list,
+/// whose first entry is the client's own claim. `None` when there is no address in it.
+pub fn parse_client_ip(text: &str) -> Option<IpAddr> {
+    let first = text.split(',').next()?.trim();
+    if let Ok(ip) = first.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = first.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    // `[2001:db8::1]` without a port.
+    first
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|inner| inner.parse().ok())
 }
 
 /// The address with its host part zeroed: the last octet of IPv4 (a /24), the last 80 bits of
@@ -202,12 +223,30 @@ mod tests {
     }
 
     #[test]
-    fn text_that_is_not_an_address_is_kept() {
-        let settings = ProjectSettings {
+    fn an_address_in_any_shape_is_cut_and_text_without_one_is_not_stored() {
+        let cut = ProjectSettings {
             anonymize_ip: true,
             retention_days: None,
         };
-        assert_eq!(settings.stored_ip_text("50.89.98.90"), "50.89.98.0");
-        assert_eq!(settings.stored_ip_text("unknown"), "unknown");
+        for (sent, stored) in [
+            ("50.89.98.90", Some("50.89.98.0")),
+            (" 50.89.98.90 ", Some("50.89.98.0")),
+            ("50.89.98.90:443", Some("50.89.98.0")),
+            ("50.89.98.90, 10.0.0.1", Some("50.89.98.0")),
+            ("[2001:db8:85a3::8a2e:370:7348]:80", Some("2001:db8:85a3::")),
+            ("[2001:db8:85a3::8a2e:370:7348]", Some("2001:db8:85a3::")),
+            ("2001:db8:85a3::8a2e:370:7348", Some("2001:db8:85a3::")),
+            ("::ffff:50.89.98.90", Some("50.89.98.0")),
+            ("unknown", None),
+            ("50.89.98.90.1", None),
+            ("", None),
+            ("host.example:80", None),
+        ] {
+            assert_eq!(cut.stored_ip_text(sent).as_deref(), stored, "{sent:?}");
+        }
+        // Without anonymization, the text is what the client sent.
+        let keep = ProjectSettings::default();
+        assert_eq!(keep.stored_ip_text("1.2.3.4:443").as_deref(), Some("1.2.3.4:443"));
+        assert_eq!(keep.stored_ip_text("unknown").as_deref(), Some("unknown"));
     }
 }

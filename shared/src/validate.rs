@@ -50,7 +50,9 @@ fn number_fits(n: &serde_json::Number) -> bool {
     }
     match n.as_f64() {
         Some(0.0) => true,
-        Some(f) => f.is_finite() && f.abs() < 9.9e125 && f.abs() >= 1e-130,
+        // Both ends are allowed, as the error message says: they are DynamoDB's own limits
+        // (its largest is 9.99…e125, so 9.9e125 is safely inside).
+        Some(f) => f.is_finite() && f.abs() <= 9.9e125 && f.abs() >= 1e-130,
         None => false,
     }
 }

@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt};
 #[cfg(feature = "embedded")]
 use tokio::sync::watch;
 
-use crate::app::App;
+use crate::app::{App, JobOutcome};
 use crate::queue::EnrichJob;
 #[cfg(feature = "embedded")]
 use crate::queue::embedded::EmbeddedQueue;
@@ -25,10 +25,15 @@ async fn process_message(app: &App, message: &SqsMessage) -> Result<(), String> 
     let body = message.body.as_deref().ok_or("message without body")?;
     let job: EnrichJob =
         serde_json::from_str(body).map_err(|e| format!("not an enrich job: {e}"))?;
-    app.process_job(&job).await.map(|_| ()).map_err(|e| {
-        tracing::warn!(error = &e as &dyn std::error::Error, "enrich job failed");
-        e.to_string()
-    })
+    match app.process_job(&job).await {
+        Ok(JobOutcome::Enriched | JobOutcome::Stale) => Ok(()),
+        // Left on the queue: SQS delivers it again after the visibility timeout.
+        Ok(JobOutcome::NotYet) => Err("the session is not visible yet".into()),
+        Err(e) => {
+            tracing::warn!(error = &e as &dyn std::error::Error, "enrich job failed");
+            Err(e.to_string())
+        }
+    }
 }
 
 /// Processes an SQS batch; the response lists the message ids to retry.
@@ -71,6 +76,8 @@ pub async fn run_embedded(app: &App, queue: &EmbeddedQueue, mut shutdown: watch:
                 for (key, job) in jobs {
                     let done = match &job {
                         Some(job) => match app.process_job(job).await {
+                            // The embedded store reads its own writes: a session it does
+                            // not show now never comes, so retrying would only stall the queue.
                             Ok(_) => true,
                             Err(e) if e.status().is_client_error() => true,
                             Err(e) => {

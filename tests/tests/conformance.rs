@@ -26,6 +26,8 @@ on_both_engines!(
     conditional_put_refuses_an_existing_item_and_changes_nothing,
     update_applies_every_operation_and_returns_the_new_item,
     merge_map_keeps_other_entries_and_takes_hostile_key_names,
+    merging_an_empty_map_changes_nothing_and_succeeds,
+    numbers_read_back_as_the_numbers_written,
     failed_update_condition_changes_nothing,
     absent_or_at_most_guards_numbers,
     table_query_pages_cover_every_item_once_in_order,
@@ -40,6 +42,7 @@ on_both_engines!(
     event_takes_ip_and_user_agent_from_its_session_unless_given,
     retried_event_id_is_stored_once,
     retried_client_stamped_event_is_one_write_and_stored_once,
+    one_time_and_event_id_in_many_sessions_list_in_one_total_order,
     index_counts_follow_inserts_moves_and_deletes,
     session_with_events_returns_the_newest_hundred,
     event_listing_pages_by_number_and_by_cursor_agree,
@@ -203,6 +206,86 @@ async fn merge_map_keeps_other_entries_and_takes_hostile_key_names(engine: Engin
     assert_eq!(map["new"].to_json(), json!({"x": [1, 2]}));
     // No top-level attribute was created from a dotted name.
     assert!(!after.contains_key("a") && !after.contains_key("a.b"));
+}
+
+/// `{}` as attributes is valid input: DynamoDB rejects a request that binds a name no
+/// expression uses, so an empty merge must bind nothing, and on both engines it is a no-op
+/// (no empty map appears where there was none).
+async fn merging_an_empty_map_changes_nothing_and_succeeds(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let k = key("p", "s");
+    let empty = || UpdateOp::MergeMap("attrs".into(), BTreeMap::new());
+    // With other operations beside it, on an absent and on a present item.
+    for _ in 0..2 {
+        let item = table
+            .update(Update {
+                key: k.clone(),
+                ops: vec![UpdateOp::Set("v".into(), Attr::n(1)), empty()],
+                condition: None,
+            })
+            .await
+            .unwrap();
+        assert!(!item.contains_key("attrs"), "{item:?}");
+    }
+    // Alone, on a present item: nothing to write, the item comes back as it is.
+    let alone = table
+        .update(Update {
+            key: k.clone(),
+            ops: vec![empty()],
+            condition: Some(Condition::Exists),
+        })
+        .await
+        .unwrap();
+    assert_eq!(alone.get("v"), Some(&Attr::n(1)));
+    assert!(!alone.contains_key("attrs"));
+    // Alone, with a condition that fails: still a condition failure.
+    let err = table
+        .update(Update {
+            key: key("p", "absent"),
+            ops: vec![empty()],
+            condition: Some(Condition::Exists),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    assert!(table.get(&key("p", "absent")).await.unwrap().is_none());
+}
+
+/// A number stored is the number read back, on both engines and in the same spelling: the
+/// ends of the accepted range, floats that a fast parser rounds wrongly, integers past 2^53,
+/// and whole floats (which DynamoDB answers as integers).
+async fn numbers_read_back_as_the_numbers_written(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let cases = [
+        ("9.8e125", "9.8e125"),
+        ("9.9e125", "9.9e125"),
+        ("-9.9e125", "-9.9e125"),
+        ("1e-130", "1e-130"),
+        ("1.5e-130", "1.5e-130"),
+        ("-1.5e-130", "-1.5e-130"),
+        ("0.1", "0.1"),
+        ("129.99", "129.99"),
+        ("1.5e-7", "1.5e-7"),
+        ("9007199254740993", "9007199254740993"),
+        ("-9223372036854775808", "-9223372036854775808"),
+        ("18446744073709551615", "18446744073709551615"),
+        ("1.0", "1"),
+        ("-0.0", "0"),
+        ("1e19", "10000000000000000000"),
+        ("1e20", "1e20"),
+        ("123456789.125", "123456789.125"),
+    ];
+    for (i, (sent, expected)) in cases.iter().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(sent).unwrap();
+        let k = key("numbers", &format!("{i:02}"));
+        table
+            .put(item(&k.pk, &k.sk, &[("n", Attr::from_json(&value))]), None)
+            .await
+            .unwrap();
+        let read = table.get(&k).await.unwrap().unwrap();
+        let back = read.get("n").map(Attr::to_json).unwrap();
+        assert_eq!(back.to_string(), *expected, "{sent} on {engine:?}");
+    }
 }
 
 async fn failed_update_condition_changes_nothing(engine: Engine) {
@@ -816,6 +899,71 @@ async fn retried_client_stamped_event_is_one_write_and_stored_once(engine: Engin
     );
     t.settle().await;
     assert_eq!(repo.event_total(&p, &name("purchase")).await.unwrap(), 1);
+}
+
+/// Sessions may share an `event_id` and a time (a buggy SDK, a replayed import): every index
+/// key is still unique, so both engines list such events in the same order every time, by
+/// session UUID within the tie, and pages never repeat or skip one.
+async fn one_time_and_event_id_in_many_sessions_list_in_one_total_order(engine: Engine) {
+    let t = open_table(engine).await;
+    let (repo, clock) = repo_at(t.table.clone());
+    let p = project("acme");
+    let id = EventId::new_v4();
+    let mut uuids: Vec<String> = Vec::new();
+    for _ in 0..6 {
+        let uuid = SessionUuid::new_v4();
+        let mut event = new_event(uuid, "purchase", clock.now());
+        event.event_id = Some(id);
+        event.stamped_by_client = true;
+        assert!(!repo.record_event(&p, event).await.unwrap().duplicate);
+        uuids.push(uuid.to_string());
+    }
+    uuids.sort();
+    t.settle().await;
+    for sort in [Sort::Asc, Sort::Desc] {
+        let mut expected = uuids.clone();
+        if sort == Sort::Desc {
+            expected.reverse();
+        }
+        // One page of all, and pages of one by cursor and by number: the same order.
+        let all = repo
+            .list_events(&p, &name("purchase"), sort, 10, 1, None)
+            .await
+            .unwrap();
+        let listed: Vec<&str> = all.rows.iter().map(|r| get_s(r, "uuid").unwrap()).collect();
+        assert_eq!(listed, expected, "{sort:?}");
+        let mut by_cursor = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = repo
+                .list_events(&p, &name("purchase"), sort, 1, 1, cursor.as_deref())
+                .await
+                .unwrap();
+            by_cursor.extend(
+                page.rows
+                    .iter()
+                    .map(|r| get_s(r, "uuid").unwrap().to_owned()),
+            );
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(by_cursor, expected, "{sort:?} by cursor");
+        let mut by_number = Vec::new();
+        for number in 1..=6 {
+            let page = repo
+                .list_events(&p, &name("purchase"), sort, 1, number, None)
+                .await
+                .unwrap();
+            by_number.extend(
+                page.rows
+                    .iter()
+                    .map(|r| get_s(r, "uuid").unwrap().to_owned()),
+            );
+        }
+        assert_eq!(by_number, expected, "{sort:?} by number");
+    }
 }
 
 async fn index_counts_follow_inserts_moves_and_deletes(engine: Engine) {

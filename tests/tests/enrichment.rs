@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use atrack_shared::clock::{ManualClock, Timestamp};
 use atrack_shared::queue::embedded::EmbeddedQueue;
+use atrack_shared::store::item::{Attr, get_i64};
+use atrack_shared::store::keys;
+use atrack_shared::store::table::{Key, Table};
 use atrack_shared::worker::process_sqs_batch;
 use atrack_tests::{
     Engine, Enrichment, ServerOptions, TestServer, new_queue, on_both_engines, sqs_client,
@@ -21,6 +24,7 @@ on_both_engines!(
     embedded_jobs_left_by_a_crash_are_finished_at_the_next_start,
     reference_init_is_enriched_through_sqs_and_a_poison_record_fails_alone,
     a_stale_job_never_overwrites_a_newer_init,
+    a_job_that_arrives_before_its_session_is_retried_not_dropped,
     enrichment_keeps_attributes_and_events_written_meanwhile,
     init_enriches_inline_when_sqs_is_unreachable,
     missing_client_context_comes_from_the_request,
@@ -382,6 +386,48 @@ async fn a_stale_job_never_overwrites_a_newer_init(engine: Engine) {
     assert_eq!(session["first_touch"]["source"], "first");
 }
 
+/// On DynamoDB the `enrich` function may get a job before a read there sees the init that
+/// queued it. Played here by taking the session item away, then putting back an older copy:
+/// both times the job is handed back to SQS for another try, and succeeds once the init shows.
+async fn a_job_that_arrives_before_its_session_is_retried_not_dropped(engine: Engine) {
+    let (server, client, url, _) = sqs_server(engine).await;
+    let init = server.public("/init", &reference_init(false)).await;
+    let uuid = init.body["uuid"].as_str().unwrap().to_owned();
+    let messages = drain(&client, &url).await;
+    assert_eq!(messages.len(), 1);
+    let key = Key::new(keys::session_pk("default", &uuid), keys::SESSION_SK);
+    let session = server
+        .table()
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("the session");
+
+    server.table().delete(&key).await.unwrap();
+    let response = process_sqs_batch(&server.app, sqs_event(&messages, &[])).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "a job whose session is not visible yet goes back to the queue"
+    );
+
+    let mut older = session.clone();
+    let seq = get_i64(&session, "init_seq").unwrap();
+    older.insert("init_seq".into(), Attr::n(seq - 1));
+    server.table().put(older, None).await.unwrap();
+    let response = process_sqs_batch(&server.app, sqs_event(&messages, &[])).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "a job newer than the init it sees goes back to the queue"
+    );
+
+    server.table().put(session, None).await.unwrap();
+    let response = process_sqs_batch(&server.app, sqs_event(&messages, &[])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_reference_session(&server.session(&uuid).await["session"]);
+}
+
 async fn enrichment_keeps_attributes_and_events_written_meanwhile(engine: Engine) {
     let (server, client, url, _) = sqs_server(engine).await;
     let init = server.public("/init", &reference_init(false)).await;
@@ -447,22 +493,34 @@ async fn missing_client_context_comes_from_the_request(engine: Engine) {
     assert_eq!(session["device_data"]["is_desktop"], true);
     assert_eq!(session["source"], "direct");
 
-    // Behind a proxy the operator trusts, X-Forwarded-For's first address is the client.
-    let mut options = ServerOptions::new(engine);
-    options.config.trust_forwarded_for = true;
-    let trusted = TestServer::start(options).await;
-    let answer = trusted
-        .http
-        .post(trusted.url("/init"))
-        .header("x-a-track-key", atrack_tests::PUBLIC_KEY)
-        .header("x-forwarded-for", "2001:db8::7, 10.0.0.1")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    let answer = atrack_tests::answer(answer).await;
-    let session = trusted.session(answer.body["uuid"].as_str().unwrap()).await["session"].clone();
-    assert_eq!(session["ip_address"], "2001:db8::7");
+    // Behind proxies the operator trusts, the client is the X-Forwarded-For entry written by
+    // the proxy nearest to it: as many places from the right as there are proxies. Whatever
+    // the client wrote to the left of it (6.6.6.6 here) is never taken.
+    for (hops, header) in [
+        (1, "6.6.6.6, 2001:db8::7"),
+        (2, "6.6.6.6, 2001:db8::7, 10.0.0.1"),
+    ] {
+        let mut options = ServerOptions::new(engine);
+        options.config.trust_forwarded_for = true;
+        options.config.trusted_proxies = hops;
+        let trusted = TestServer::start(options).await;
+        let answer = trusted
+            .http
+            .post(trusted.url("/init"))
+            .header("x-a-track-key", atrack_tests::PUBLIC_KEY)
+            .header("x-forwarded-for", header)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let answer = atrack_tests::answer(answer).await;
+        let uuid = answer.body["uuid"].as_str().unwrap().to_owned();
+        let session = trusted.session(&uuid).await["session"].clone();
+        assert_eq!(
+            session["ip_address"], "2001:db8::7",
+            "{hops} hops: {header}"
+        );
+    }
 }
 
 async fn first_touch_is_kept_while_the_latest_init_shows_on_top(engine: Engine) {

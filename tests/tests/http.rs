@@ -14,9 +14,11 @@ on_both_engines!(
     event_before_any_init_creates_the_session,
     event_show_paginates_sixty_events_like_the_reference,
     event_show_cursor_walks_every_page_once,
+    numbered_pages_never_repeat_or_skip_a_row_while_the_total_trails,
     keys_and_scopes_are_enforced,
     bad_input_gets_a_4xx_envelope_and_changes_nothing,
     beacon_bodies_sent_as_text_plain_are_accepted,
+    a_beacon_carries_a_public_key_in_its_body_but_never_a_secret_one,
     a_session_that_would_outgrow_its_item_is_refused_with_413,
     unknown_paths_and_methods_answer_in_the_envelope,
 );
@@ -418,6 +420,45 @@ async fn event_show_cursor_walks_every_page_once(engine: Engine) {
     }
     assert_eq!(pages, 9);
     assert_eq!(seen, times);
+}
+
+/// On DynamoDB the total trails new events until the stream is counted; numbered pages must
+/// not be placed by it. Three events are counted, four more are not yet: every row still shows
+/// on exactly one page, in order, both ways.
+async fn numbered_pages_never_repeat_or_skip_a_row_while_the_total_trails(engine: Engine) {
+    let server = TestServer::start(ServerOptions::new(engine)).await;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let send = |i: usize| {
+        json!({"uuid": uuid, "event": "tick", "attributes": {"i": i},
+            "timestamp": format!("2026-04-12T02:10:{i:02}Z")})
+    };
+    for i in 0..3 {
+        assert_eq!(server.public("/event", &send(i)).await.status, 200);
+    }
+    server.settle().await;
+    for i in 3..7 {
+        assert_eq!(server.public("/event", &send(i)).await.status, 200);
+    }
+    for sort in ["asc", "desc"] {
+        let mut seen = Vec::new();
+        for page in 1..=5 {
+            let answer = server
+                .secret(
+                    "/event/show",
+                    &json!({"name": "tick", "page": page, "per_page": 2, "sort": sort}),
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            for row in answer.body["data"].as_array().unwrap() {
+                seen.push(row["attributes"]["i"].as_u64().unwrap());
+            }
+        }
+        let mut expected: Vec<u64> = (0..7).collect();
+        if sort == "desc" {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "{sort}");
+    }
 }
 
 async fn keys_and_scopes_are_enforced(engine: Engine) {
@@ -888,6 +929,85 @@ async fn beacon_bodies_sent_as_text_plain_are_accepted(engine: Engine) {
         assert_eq!(answer.status, 200, "{content_type}: {}", answer.body);
     }
     assert_eq!(server.session(&uuid).await["meta"]["events_count"], 3);
+}
+
+async fn a_beacon_carries_a_public_key_in_its_body_but_never_a_secret_one(engine: Engine) {
+    let server = TestServer::start(ServerOptions::new(engine)).await;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let beacon = |key: Option<&str>, name: &str| {
+        let mut body = json!({"uuid": uuid, "event": name, "attributes": {"via": "beacon"}});
+        if let Some(key) = key {
+            body["key"] = json!(key);
+        }
+        serde_json::to_vec(&body).unwrap()
+    };
+    // sendBeacon: text/plain, no header, the public key in the body.
+    let sent = server
+        .post_raw(
+            "/event",
+            None,
+            beacon(Some(PUBLIC_KEY), "beacon_sent"),
+            "text/plain;charset=UTF-8",
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    // A secret key outside the header is refused, an unknown one too, and no key at all.
+    let secret = server
+        .post_raw(
+            "/event",
+            None,
+            beacon(Some(SECRET_KEY), "with_secret"),
+            "text/plain",
+        )
+        .await;
+    assert_error(&secret, 403, "forbidden");
+    let unknown = server
+        .post_raw(
+            "/event",
+            None,
+            beacon(Some("pk_nope"), "with_unknown"),
+            "text/plain",
+        )
+        .await;
+    assert_error(&unknown, 401, "unauthorized");
+    let missing = server
+        .post_raw("/event", None, beacon(None, "without_key"), "text/plain")
+        .await;
+    assert_error(&missing, 401, "unauthorized");
+    // Not JSON and no header: nothing to find a key in, so 401 (not a hint about the shape).
+    let garbage = server
+        .post_raw("/event", None, b"{not json".to_vec(), "text/plain")
+        .await;
+    assert_error(&garbage, 401, "unauthorized");
+    // The header wins over the body: a header key with a bogus body key works.
+    let both = server
+        .post_raw(
+            "/event",
+            Some(SECRET_KEY),
+            beacon(Some("pk_nope"), "header_wins"),
+            "application/json",
+        )
+        .await;
+    assert_eq!(both.status, 200, "{}", both.body);
+    // The secret key is not allowed to read a session by body either.
+    let show = server
+        .post_raw(
+            "/session/show",
+            None,
+            serde_json::to_vec(&json!({"uuid": uuid, "key": SECRET_KEY})).unwrap(),
+            "text/plain",
+        )
+        .await;
+    assert_error(&show, 403, "forbidden");
+    let session = server.session(&uuid).await;
+    let names: Vec<&str> = session["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["header_wins", "beacon_sent"], "{session}");
+    assert_eq!(session["events"][1]["attributes"], json!({"via": "beacon"}));
 }
 
 async fn unknown_paths_and_methods_answer_in_the_envelope(engine: Engine) {

@@ -56,12 +56,22 @@ fn stored_context(app: &App, req: &InitRequest, ctx: &RequestCtx) -> Value {
     let mut geo = None;
     if let Some(ip) = ip {
         let stored = ctx.settings.stored_ip_text(&ip);
-        if stored != ip {
+        if stored.as_deref() != Some(ip.as_str()) {
+            // Anonymized: look the full address up now, in memory, and keep only the result.
             let mut looked_up = app.enricher.geo().ip_data(Some(&ip)).data;
-            looked_up["ip"] = Value::String(stored.clone());
+            match &stored {
+                Some(cut) => looked_up["ip"] = Value::String(cut.clone()),
+                None => {
+                    if let Some(data) = looked_up.as_object_mut() {
+                        data.remove("ip");
+                    }
+                }
+            }
             geo = Some(looked_up);
         }
-        client.insert("ipAddress".into(), Value::String(stored));
+        if let Some(stored) = stored {
+            client.insert("ipAddress".into(), Value::String(stored));
+        }
     }
     if let Some(ua) = user_agent {
         client.insert("userAgent".into(), Value::String(ua));

@@ -261,17 +261,32 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Value, Error>
         .and_then(|v| v.parse::<usize>().ok());
     let limit = app.config.limits.max_body_bytes;
     let bytes = read_body(body, limit, declared).await?;
+    // With the header, the key is checked before the body is decoded, so an unauthenticated
+    // caller learns nothing about the request shape. Without it, the key may be in the body
+    // (`sendBeacon` cannot set headers); a body that does not decode then has no key.
+    let mut decoded = None;
+    if !parts.headers.contains_key(auth::KEY_HEADER) {
+        decoded = parse_body(&bytes).ok();
+    }
+    let credential = auth::Credential::find(&parts.headers, decoded.as_ref());
+    let key_in_body = matches!(credential, auth::Credential::Body(_));
     let project = app
         .keys
-        .authorize(&app.store, &parts.headers, route.scope())
+        .authorize(&app.store, credential, route.scope())
         .await?;
     tracing::Span::current().record("project", project.as_str());
-    let body: Map<String, Value> = parse_body(&bytes)?;
+    let mut body: Map<String, Value> = match decoded {
+        Some(body) => body,
+        None => parse_body(&bytes)?,
+    };
+    if key_in_body {
+        body.remove(auth::KEY_FIELD);
+    }
     let settings = app.settings.get(&app.store, &project).await?;
     let ctx = RequestCtx {
         project,
         settings,
-        client: ClientInfo::from_parts(&parts, app.config.trust_forwarded_for),
+        client: ClientInfo::from_parts(&parts, app.config.forwarded_hops()),
     };
     E::handle(app, &ctx, &body).await
 }

@@ -50,13 +50,14 @@ impl Attr {
         }
     }
 
-    /// Converts a JSON value. Numbers keep serde_json's shortest exact text.
+    /// Converts a JSON value. Numbers keep serde_json's shortest exact text (see
+    /// [`number_text`]).
     pub fn from_json(value: &serde_json::Value) -> Self {
         use serde_json::Value as J;
         match value {
             J::Null => Attr::Null,
             J::Bool(b) => Attr::Bool(*b),
-            J::Number(n) => Attr::N(n.to_string()),
+            J::Number(n) => Attr::N(number_text(n)),
             J::String(s) => Attr::S(s.clone()),
             J::Array(items) => Attr::L(items.iter().map(Attr::from_json).collect()),
             J::Object(map) => Attr::from_json_map(map),
@@ -85,6 +86,25 @@ impl Attr {
             Attr::M(map) => J::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
         }
     }
+}
+
+/// A number as stored: the shortest text that reads back as the same number. A whole float
+/// that fits a 64-bit integer is written as that integer (`1.0` as `1`, `1e19` as
+/// `10000000000000000000`): DynamoDB keeps a number's value, not its spelling, and answers
+/// those as integers, so the embedded engine must store them the same way to answer alike.
+pub fn number_text(n: &serde_json::Number) -> String {
+    if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+        && f.fract() == 0.0
+    {
+        // 2^64 and -2^63 are exact as f64, so these comparisons are exact too.
+        if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+            return (f as u64).to_string();
+        }
+        if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+            return (f as i64).to_string();
+        }
+    }
+    n.to_string()
 }
 
 fn parse_number(text: &str) -> Option<serde_json::Value> {

@@ -5,7 +5,7 @@
 //! |---------------|-------------------------|------------------------------------|-----------------------------------------------------|
 //! | API key       | `KEY#<sha256 hex>`      | `KEY`                              |                                                     |
 //! | session       | `P#<project>#U#<uuid>`  | `~SESSION`                         |                                                     |
-//! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>` |
+//! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>#<uuid>` |
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
 //! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
 //! | stream batch  | `CNT#<first eventID>`   | `CNT`                              |                                                     |
@@ -120,9 +120,13 @@ pub fn name_pk(project: &str, name: &str) -> String {
     format!("P#{project}#N#{name}")
 }
 
-/// GSI1 sort key: time order, ties broken by event id.
-pub fn name_sk(occurred_at: &str, event_id: &str) -> String {
-    format!("{occurred_at}#{event_id}")
+/// GSI1 sort key: time order, ties broken by event id, then by session. An event's table key
+/// is unique only within its session, and two sessions may send one `event_id` at one time;
+/// DynamoDB orders equal index sort keys arbitrarily (differently from run to run), so the
+/// session's UUID makes every index key unique and the order total, the same on both engines.
+/// (Keys written before the UUID was added sort by their time and id as before.)
+pub fn name_sk(occurred_at: &str, event_id: &str, uuid: &str) -> String {
+    format!("{occurred_at}#{event_id}#{uuid}")
 }
 
 #[cfg(test)]
@@ -137,6 +141,18 @@ mod tests {
         );
         assert!(SESSION_SK > ev.as_str());
         assert!(event_id_sk("ffffffff").as_str() < EVENT_SK_PREFIX);
+    }
+
+    #[test]
+    fn index_sort_keys_differ_for_one_time_and_id_in_two_sessions() {
+        let at = "2026-04-12T02:10:00.000000Z";
+        let id = "7d1c5b52-5f4f-4d47-9a45-6a4f9c3d2e10";
+        let a = name_sk(at, id, "00000000-0000-4000-8000-000000000001");
+        let b = name_sk(at, id, "00000000-0000-4000-8000-000000000002");
+        assert_ne!(a, b);
+        assert!(a < b);
+        // Time still leads the order.
+        assert!(b < name_sk("2026-04-12T02:10:00.000001Z", id, "0"));
     }
 
     #[test]

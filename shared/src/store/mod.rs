@@ -13,7 +13,7 @@ use engine::dynamo::DynamoTable;
 #[cfg(feature = "embedded")]
 use engine::embedded::EmbeddedTable;
 use item::Item;
-use table::{Condition, Key, Page, Query, StoreResult, Table, Update, Write};
+use table::{Condition, Key, Page, Query, Read, StoreResult, Table, Update, Write};
 
 /// Either engine, chosen at startup; lets the app and handlers stay non-generic.
 #[derive(Clone)]
@@ -34,8 +34,8 @@ macro_rules! dispatch {
 }
 
 impl Table for AnyTable {
-    async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
-        dispatch!(self, t => t.get(key))
+    async fn read(&self, read: Read<'_>) -> StoreResult<Option<Item>> {
+        dispatch!(self, t => t.read(read))
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
@@ -60,6 +60,14 @@ impl Table for AnyTable {
 
     async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
         dispatch!(self, t => t.index_count(index, partition))
+    }
+
+    fn counts_are_exact(&self) -> bool {
+        match self {
+            AnyTable::Dynamo(t) => t.counts_are_exact(),
+            #[cfg(feature = "embedded")]
+            AnyTable::Embedded(t) => t.counts_are_exact(),
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use super::ids::IdAllocator;
 use super::item::{Attr, Item, get_i64, get_s};
 use super::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
 use super::table::{
-    Condition, Key, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
+    Condition, Key, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
+    key_item,
 };
 use crate::clock::{SharedClock, Timestamp};
 use crate::model::requests::Sort;
@@ -174,6 +175,38 @@ pub struct Repo<T> {
     cursor: OnceCell<CursorCodec>,
 }
 
+/// The session's attributes an event copies, plus its expiry: `context` alone may be
+/// kilobytes, and an event needs two strings of it.
+const SESSION_FIELDS_FOR_EVENTS: &[&[&str]] = &[
+    &["id"],
+    &["ip_address"],
+    &[session_attr::CONTEXT, "client", "ipAddress"],
+    &[session_attr::CONTEXT, "client", "userAgent"],
+    &[TTL_ATTR],
+];
+
+/// How far a session's expiry may trail its newest event's before an event moves it. A
+/// session's expiry must follow its last activity of any kind, so its attribution outlives
+/// the events that keep arriving; moving it on every event would double an event's writes.
+/// With this slack an active session is written at most once an hour for it, and expires at
+/// most an hour before its last event does: never later than the retention allows.
+const EXPIRY_SLACK_SECS: i64 = 3600;
+
+/// Whether an event at `now` must move the session's expiry: retention is on and the stored
+/// expiry trails the event's by more than the slack, or retention is off and the session
+/// still carries an expiry from when it was on (the events no longer expire; nor may it).
+fn expiry_lags(session: &Item, settings: &ProjectSettings, now: Timestamp) -> bool {
+    match (settings.expires_at(now), get_i64(session, TTL_ATTR)) {
+        (Some(target), Some(stored)) => stored < target - EXPIRY_SLACK_SECS,
+        (Some(_), None) | (None, Some(_)) => true,
+        (None, None) => false,
+    }
+}
+
+/// How many events a trailing DynamoDB count may be behind before a page number past it is
+/// answered empty without a read: seconds of the stream's delay at any realistic rate.
+const COUNT_LAG_ALLOWANCE: u64 = 10_000;
+
 /// An item past its `expires_at`. DynamoDB's TTL deletes such items within days of expiry and
 /// the embedded sweeper within a minute; until then reads leave them out, so what the API
 /// returns honours a project's retention to the second.
@@ -301,6 +334,17 @@ impl<T: Table> Repo<T> {
         )
     }
 
+    /// A new session's identity fields, for a session written whole.
+    async fn identity_item(&self, uuid: &SessionUuid, now: Timestamp) -> StoreResult<Item> {
+        let id = self.ids.next(&self.table).await?;
+        Ok(Item::from([
+            ("id".into(), Attr::n(id)),
+            ("uuid".into(), Attr::S(uuid.to_string())),
+            ("created_at".into(), now_attr(now)),
+            ("updated_at".into(), now_attr(now)),
+        ]))
+    }
+
     /// The operations that make sure a session item exists with its identity fields.
     async fn identity_ops(&self, uuid: &SessionUuid, now: Timestamp) -> StoreResult<Vec<UpdateOp>> {
         let id = self.ids.next(&self.table).await?;
@@ -353,6 +397,17 @@ impl<T: Table> Repo<T> {
         uuid: &SessionUuid,
     ) -> StoreResult<Option<Item>> {
         self.table.get(&Self::session_key(project, uuid)).await
+    }
+
+    /// Reads a session item, strongly consistent: for a decision that must see the latest
+    /// write (whether a queued job's init is there yet).
+    pub async fn get_session_consistent(
+        &self,
+        project: &Project,
+        uuid: &SessionUuid,
+    ) -> StoreResult<Option<Item>> {
+        let key = Self::session_key(project, uuid);
+        self.table.read(Read::new(&key).consistent()).await
     }
 
     /// Writes the fields enrichment owns, only if no newer init has happened since `init_seq`.
@@ -457,6 +512,75 @@ impl<T: Table> Repo<T> {
 
     // ---- events ----
 
+    /// What an event copies from its session (`id`, the addresses), read without the rest of
+    /// the item, which holds kilobytes of context an event never needs. Makes sure the session
+    /// exists and that its expiry keeps up with the event's (see [`EXPIRY_SLACK_SECS`]).
+    async fn session_for_event(
+        &self,
+        project: &Project,
+        uuid: &SessionUuid,
+        settings: &ProjectSettings,
+        now: Timestamp,
+    ) -> StoreResult<Item> {
+        let key = Self::session_key(project, uuid);
+        let found = self
+            .table
+            .read(Read::new(&key).only(SESSION_FIELDS_FOR_EVENTS))
+            .await?;
+        if let Some(session) = &found {
+            if expired(session, now) {
+                // Past its retention, only waiting for deletion: gone, as far as anyone can
+                // read. It is replaced, not revived; the first of racing events does it.
+                let mut fresh = key_item(&key);
+                fresh.extend(self.identity_item(uuid, now).await?);
+                if let Some(at) = settings.expires_at(now) {
+                    fresh.insert(TTL_ATTR.into(), Attr::n(at));
+                }
+                let stale = session.get(TTL_ATTR).cloned().unwrap_or(Attr::Null);
+                match self
+                    .table
+                    .put(fresh.clone(), Some(Condition::Equals(TTL_ATTR.into(), stale)))
+                    .await
+                {
+                    Ok(()) => return Ok(fresh),
+                    Err(StoreError::ConditionFailed) => {
+                        return self
+                            .table
+                            .read(Read::new(&key).consistent().only(SESSION_FIELDS_FOR_EVENTS))
+                            .await?
+                            .ok_or_else(|| StoreError::Internal("session vanished".into()));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !expiry_lags(session, settings, now) {
+                return Ok(found.unwrap_or_default());
+            }
+        }
+        // No session yet (an event before any init), or its expiry must move with this
+        // activity: one update does both, and changes nothing else.
+        let mut ops: Vec<UpdateOp> = self
+            .identity_ops(uuid, now)
+            .await?
+            .into_iter()
+            // `updated_at` is the profile's last change, which an event is not.
+            .map(|op| match op {
+                UpdateOp::Set(name, value) if name == "updated_at" => {
+                    UpdateOp::SetIfAbsent(name, value)
+                }
+                op => op,
+            })
+            .collect();
+        ops.push(settings.expiry_op(now));
+        self.table
+            .update(Update {
+                key,
+                ops,
+                condition: None,
+            })
+            .await
+    }
+
     /// Records an event. Idempotent on the client's `event_id`: a retry stores nothing and
     /// reports `duplicate`. An unknown UUID gets a minimal session.
     pub async fn record_event(
@@ -467,20 +591,9 @@ impl<T: Table> Repo<T> {
         let now = self.now();
         let uuid = event.uuid.to_string();
         let pk = keys::session_pk(project.as_str(), &uuid);
-        let session = match self.get_session(project, &event.uuid).await? {
-            Some(s) => s,
-            None => {
-                let mut ops = self.identity_ops(&event.uuid, now).await?;
-                ops.push(event.settings.expiry_op(now));
-                self.table
-                    .update(Update {
-                        key: Key::new(pk.clone(), keys::SESSION_SK),
-                        ops,
-                        condition: None,
-                    })
-                    .await?
-            }
-        };
+        let session = self
+            .session_for_event(project, &event.uuid, &event.settings, now)
+            .await?;
         let occurred_at = event.occurred_at.to_string();
         let expires_at = event.settings.expires_at(now);
         let client_keyed = event.event_id.is_some();
@@ -541,9 +654,9 @@ impl<T: Table> Repo<T> {
             .or_else(|| session.get("ip_address").cloned())
             .or_else(|| from_session("ipAddress"))
             // Also cuts an address stored before the project turned anonymization on.
-            .map(|ip| match ip {
-                Attr::S(text) => Attr::S(event.settings.stored_ip_text(&text)),
-                other => other,
+            .and_then(|ip| match ip {
+                Attr::S(text) => event.settings.stored_ip_text(&text).map(Attr::S),
+                other => Some(other),
             })
             .unwrap_or(Attr::Null);
         let user_agent = event
@@ -561,7 +674,7 @@ impl<T: Table> Repo<T> {
             ),
             (
                 GSI1_SK.into(),
-                Attr::S(keys::name_sk(&occurred_at, &event_id)),
+                Attr::S(keys::name_sk(&occurred_at, &event_id, &uuid)),
             ),
             ("id".into(), Attr::n(id)),
             (
@@ -676,12 +789,17 @@ impl<T: Table> Repo<T> {
             (state.page, rows, more)
         } else {
             let offset = (page - 1).saturating_mul(per_page);
-            // The first page is always read: on DynamoDB the total trails new events by the
-            // stream's delay, and the newest events must show at once. Past the total, a page
-            // is empty without a read, so a huge page number costs nothing.
-            if offset > 0 && offset >= total {
+            // The total may steer the read only where it is exact (the embedded engine): on
+            // DynamoDB it trails new events by the stream's delay, and a page placed by it
+            // would repeat or skip rows. There, every numbered page steps over `offset` keys
+            // from the front (keys only; cursors avoid even that).
+            let exact = self.table.counts_are_exact();
+            // Past the total (allowing for a trailing count) a page is empty without a read, so
+            // a huge page number costs nothing.
+            let beyond = if exact { total } else { total.saturating_add(COUNT_LAG_ALLOWANCE) };
+            if offset > 0 && offset >= beyond {
                 (page, Vec::new(), false)
-            } else if offset.saturating_mul(2) <= total {
+            } else if !exact || offset.saturating_mul(2) <= total {
                 // Near the front: step over `offset` index keys in the requested order.
                 let limit = per_page as usize + 1;
                 let mut rows = self

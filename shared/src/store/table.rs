@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::item::{Attr, Item};
+use super::keys::TABLE;
 
 /// A primary key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -36,7 +37,8 @@ pub enum Condition {
     Equals(String, Attr),
 }
 
-/// One typed change to an item. An update on an absent item creates it (as DynamoDB does).
+/// One typed change to an item. An update on an absent item creates it (as DynamoDB does),
+/// unless none of its operations writes anything (only empty merges).
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateOp {
     Set(String, Attr),
@@ -94,6 +96,70 @@ pub struct Page {
     pub last: Option<Item>,
 }
 
+/// A read of one item: eventually consistent by default (half the cost on DynamoDB), strongly
+/// consistent when a decision depends on seeing the latest write; the whole item, or only the
+/// attribute paths named (a path is a top-level attribute and map keys below it).
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    pub key: &'a Key,
+    pub consistent: bool,
+    /// Empty: the whole item.
+    pub paths: &'a [&'a [&'a str]],
+}
+
+impl<'a> Read<'a> {
+    pub fn new(key: &'a Key) -> Self {
+        Read {
+            key,
+            consistent: false,
+            paths: &[],
+        }
+    }
+
+    pub fn consistent(self) -> Self {
+        Read {
+            consistent: true,
+            ..self
+        }
+    }
+
+    pub fn only(self, paths: &'a [&'a [&'a str]]) -> Self {
+        Read { paths, ..self }
+    }
+}
+
+/// The parts of `item` at `paths`, nested as in the item (DynamoDB's ProjectionExpression): a
+/// path whose attribute is absent, or whose step is not a map, contributes nothing.
+pub fn project(item: &Item, paths: &[&[&str]]) -> Item {
+    fn insert(into: &mut BTreeMap<String, Attr>, from: &BTreeMap<String, Attr>, path: &[&str]) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        let Some(value) = from.get(*first) else {
+            return;
+        };
+        if rest.is_empty() {
+            into.insert((*first).to_owned(), value.clone());
+            return;
+        }
+        let Attr::M(inner) = value else { return };
+        let slot = into
+            .entry((*first).to_owned())
+            .or_insert_with(|| Attr::M(BTreeMap::new()));
+        if let Attr::M(slot) = slot {
+            insert(slot, inner, rest);
+        }
+    }
+    if paths.is_empty() {
+        return item.clone();
+    }
+    let mut out = Item::new();
+    for path in paths {
+        insert(&mut out, item, path);
+    }
+    out
+}
+
 /// A write in a batch.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -126,7 +192,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage engine contract.
 pub trait Table: Send + Sync + 'static {
-    fn get(&self, key: &Key) -> impl Future<Output = StoreResult<Option<Item>>> + Send;
+    /// The whole item, eventually consistent.
+    fn get(&self, key: &Key) -> impl Future<Output = StoreResult<Option<Item>>> + Send {
+        self.read(Read::new(key))
+    }
+
+    fn read(&self, read: Read<'_>) -> impl Future<Output = StoreResult<Option<Item>>> + Send;
 
     /// Writes the whole item; with `NotExists` fails with `ConditionFailed` if it is present.
     fn put(
@@ -155,6 +226,23 @@ pub trait Table: Send + Sync + 'static {
         index: &'static str,
         partition: &str,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Whether `index_count` is exact at every moment (the embedded engine) rather than
+    /// trailing the writes (DynamoDB): only an exact count may steer which rows a read returns.
+    fn counts_are_exact(&self) -> bool;
+}
+
+/// An item holding only `key`: what an update that writes nothing returns for an absent item.
+pub fn key_item(key: &Key) -> Item {
+    Item::from([
+        (TABLE.partition_key.to_owned(), Attr::s(&key.pk)),
+        (TABLE.sort_key.to_owned(), Attr::s(&key.sk)),
+    ])
+}
+
+/// Whether an operation changes anything: a merge of no entries does not.
+pub fn op_writes(op: &UpdateOp) -> bool {
+    !matches!(op, UpdateOp::MergeMap(_, entries) if entries.is_empty())
 }
 
 /// Applies typed update operations to an item in memory. The embedded engine uses it for real;
@@ -168,6 +256,9 @@ pub fn apply_ops(item: &mut Item, ops: &[UpdateOp]) {
             UpdateOp::SetIfAbsent(name, value) => {
                 item.entry(name.clone()).or_insert_with(|| value.clone());
             }
+            // Merging nothing is a no-op: DynamoDB has no way to say it (an update expression
+            // must write something), so neither engine creates an empty map for it.
+            UpdateOp::MergeMap(_, entries) if entries.is_empty() => {}
             UpdateOp::MergeMap(name, entries) => {
                 let slot = item
                     .entry(name.clone())

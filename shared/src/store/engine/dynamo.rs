@@ -23,7 +23,7 @@ use crate::store::item::{Attr, Item};
 use crate::store::keys::TABLE;
 use crate::store::table::{
     Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
-    Write, condition_holds,
+    Write, condition_holds, key_item, op_writes, Read,
 };
 
 /// A DynamoDB table reached through one shared client.
@@ -310,6 +310,8 @@ impl Expr {
                     let v = self.value(to_av(value));
                     set.push(format!("{a} = if_not_exists({a}, {v})"));
                 }
+                // DynamoDB rejects a name bound but never used: an empty merge binds nothing.
+                UpdateOp::MergeMap(_, entries) if entries.is_empty() => {}
                 UpdateOp::MergeMap(attr, entries) => {
                     let a = self.name(attr);
                     for (key, value) in entries {
@@ -347,18 +349,12 @@ impl DynamoTable {
     /// One GetItem; `consistent` for a strongly consistent read (twice the read units), which
     /// the stream consumers need for the guard items they condition their writes on.
     pub(crate) async fn get_item(&self, key: &Key, consistent: bool) -> StoreResult<Option<Item>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(key)))
-            .consistent_read(consistent)
-            .set_return_consumed_capacity(self.return_capacity())
-            .send()
-            .await
-            .map_err(classify)?;
-        self.meter_reads(output.consumed_capacity());
-        Ok(output.item().map(to_item))
+        self.read(Read {
+            key,
+            consistent,
+            paths: &[],
+        })
+        .await
     }
 
     /// One UpdateItem. `maps_present` are asserted to exist as maps (their entries are written
@@ -412,8 +408,36 @@ impl DynamoTable {
 }
 
 impl Table for DynamoTable {
-    async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
-        self.get_item(key, false).await
+    /// Counts trail the writes by the stream's delay (`engine::dynamo_counts`).
+    fn counts_are_exact(&self) -> bool {
+        false
+    }
+
+    async fn read(&self, read: Read<'_>) -> StoreResult<Option<Item>> {
+        let mut request = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(read.key)))
+            .consistent_read(read.consistent)
+            .set_return_consumed_capacity(self.return_capacity());
+        if !read.paths.is_empty() {
+            let mut expr = Expr::default();
+            let projection: Vec<String> = read
+                .paths
+                .iter()
+                .map(|path| {
+                    let names: Vec<String> = path.iter().map(|step| expr.name(step)).collect();
+                    names.join(".")
+                })
+                .collect();
+            request = request
+                .projection_expression(projection.join(", "))
+                .set_expression_attribute_names(Some(expr.names));
+        }
+        let output = request.send().await.map_err(classify)?;
+        self.meter_reads(output.consumed_capacity());
+        Ok(output.item().map(to_item))
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
@@ -437,6 +461,17 @@ impl Table for DynamoTable {
     }
 
     async fn update(&self, update: Update) -> StoreResult<Item> {
+        if !update.ops.iter().any(op_writes) {
+            // An update expression must write something; with nothing to write, check the
+            // condition against a consistent read and return the item as it is.
+            let current = self.get_item(&update.key, true).await?;
+            if let Some(c) = &update.condition
+                && !condition_holds(c, current.as_ref())
+            {
+                return Err(StoreError::ConditionFailed);
+            }
+            return Ok(current.unwrap_or_else(|| key_item(&update.key)));
+        }
         let maps: Vec<&str> = update
             .ops
             .iter()
@@ -457,7 +492,8 @@ impl Table for DynamoTable {
         // whole in one atomic update (never an empty map first and the entries after, which
         // would leave the empty map behind if the second write failed).
         for _ in 0..3 {
-            let current = self.get(&update.key).await?;
+            // Consistent: what is read here decides which maps are written whole.
+            let current = self.get_item(&update.key, true).await?;
             if let Some(c) = &update.condition
                 && !condition_holds(c, current.as_ref())
             {

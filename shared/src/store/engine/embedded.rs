@@ -24,7 +24,7 @@ use crate::store::item::{Item, MAX_ITEM_BYTES, get_s, item_size};
 use crate::store::keys::{GSI1, TABLE};
 use crate::store::table::{
     Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, Write,
-    apply_ops, condition_holds,
+    apply_ops, condition_holds, key_item, op_writes, project, Read,
 };
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
@@ -258,6 +258,10 @@ impl Writer<'_, '_> {
                 {
                     return Err(StoreError::ConditionFailed);
                 }
+                if !update.ops.iter().any(op_writes) {
+                    // Nothing to write: the item as it is (an absent one is not created).
+                    return Ok(Some(current.unwrap_or_else(|| key_item(&update.key))));
+                }
                 let mut next = current.clone().unwrap_or_default();
                 apply_ops(&mut next, &update.ops);
                 next.insert(TABLE.partition_key.into(), update.key.pk.as_str().into());
@@ -444,8 +448,14 @@ impl Table for EmbeddedTable {
             .map_or(0, |v| v.value()))
     }
 
-    async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
-        self.read_item(&key.pk, &key.sk)
+    fn counts_are_exact(&self) -> bool {
+        true
+    }
+
+    /// Every read sees the latest commit: `consistent` changes nothing here.
+    async fn read(&self, read: Read<'_>) -> StoreResult<Option<Item>> {
+        let item = self.read_item(&read.key.pk, &read.key.sk)?;
+        Ok(item.map(|item| project(&item, read.paths)))
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
