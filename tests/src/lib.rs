@@ -239,6 +239,9 @@ pub struct ServerOptions {
     pub config: Config,
     /// On DynamoDB, add the capacity units of every call to this meter.
     pub meter: Option<Arc<CapacityMeter>>,
+    /// Browser origins allowed by CORS, as `atrack serve --cors-origin` takes them (none: no
+    /// cross-origin browser access).
+    pub cors_origins: Vec<String>,
 }
 
 impl ServerOptions {
@@ -251,6 +254,7 @@ impl ServerOptions {
             clock: Arc::new(SystemClock),
             config: Config::default(),
             meter: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -325,7 +329,8 @@ impl TestServer {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let router = atrack_shared::server::app_router(app.clone(), &[]).expect("router");
+        let router = atrack_shared::server::app_router(app.clone(), &options.cors_origins)
+            .expect("router (are the CORS origins valid header values?)");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
