@@ -181,12 +181,13 @@ impl SettingsCache {
     }
 
     pub async fn get(&self, store: &Store, project: &Project) -> StoreResult<ProjectSettings> {
-        if let Some(hit) = self.entries.get(project.as_str(), |_| self.ttl) {
-            return Ok(hit);
-        }
-        let settings = store.project_settings(project).await?;
-        self.entries.insert(project.as_str().to_owned(), settings);
-        Ok(settings)
+        self.entries
+            .get_or_load(
+                project.as_str(),
+                |_| self.ttl,
+                || store.project_settings(project),
+            )
+            .await
     }
 }
 
