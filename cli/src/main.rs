@@ -1,6 +1,7 @@
 //! `atrack`: the local server and the operator's tools. Each subcommand lives in its own module;
 //! this file only parses arguments.
 
+mod geoip;
 mod keys;
 mod projects;
 mod serve;
@@ -39,6 +40,9 @@ enum Command {
     /// Manage the DynamoDB table.
     #[command(subcommand)]
     Table(table::TableCommand),
+    /// Install the free GeoIP databases the server reads.
+    #[command(subcommand)]
+    Geoip(geoip::GeoipCommand),
 }
 
 #[tokio::main]
@@ -49,5 +53,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Projects(cmd) => projects::run(cmd).await,
         Command::Table(cmd) => table::run(cmd).await,
+        // Downloads, file writes and the conversion all block: off the async workers.
+        Command::Geoip(cmd) => tokio::task::spawn_blocking(move || geoip::run(cmd)).await?,
     }
 }

