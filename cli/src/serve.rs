@@ -16,7 +16,7 @@ use atrack_shared::queue::embedded::EmbeddedQueue;
 use atrack_shared::queue::sqs::SqsQueue;
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::engine::dynamo_stream::{StreamPoller, streams_client};
-use atrack_shared::store::repo::{Project, Scope};
+use atrack_shared::store::repo::{KeyRegistration, Project, Scope};
 use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -79,12 +79,26 @@ fn keys_file(data_dir: &Path) -> PathBuf {
 async fn ensure_keys(app: &App, args: &ServeArgs) -> anyhow::Result<(String, String)> {
     let project = Project::parse("default").map_err(anyhow::Error::msg)?;
     if let (Some(public), Some(secret)) = (&args.public_key, &args.secret_key) {
-        app.store
-            .register_key(&project, Scope::Public, public)
-            .await?;
-        app.store
-            .register_key(&project, Scope::Secret, secret)
-            .await?;
+        if public == secret {
+            anyhow::bail!("--public-key and --secret-key must differ: one key cannot be both");
+        }
+        // Registered at every start: finding them registered as asked is the usual case.
+        let mut refused = Vec::new();
+        for (option, scope, key) in [
+            ("--public-key", Scope::Public, public),
+            ("--secret-key", Scope::Secret, secret),
+        ] {
+            let outcome = app.store.register_key(&project, scope, key).await?;
+            if outcome != KeyRegistration::AlreadyRegistered {
+                refused.extend(crate::keys::refusal(option, &project, &outcome));
+            }
+        }
+        if !refused.is_empty() {
+            anyhow::bail!(
+                "cannot serve with the given keys:\n  {}",
+                refused.join("\n  ")
+            );
+        }
         return Ok((public.clone(), secret.clone()));
     }
     let path = keys_file(&args.store.data_dir);

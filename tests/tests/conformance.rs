@@ -12,7 +12,7 @@ use atrack_shared::store::AnyTable;
 use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
 use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use atrack_shared::store::repo::{
-    InitWrite, ListError, NewEvent, Project, Repo, SESSION_EVENTS_LIMIT, Scope,
+    InitWrite, KeyRegistration, ListError, NewEvent, Project, Repo, SESSION_EVENTS_LIMIT, Scope,
 };
 use atrack_shared::store::table::{
     Condition, Key, Query, SortRange, StoreError, Table, Update, UpdateOp, Write,
@@ -49,6 +49,7 @@ on_both_engines!(
     cursor_cannot_be_forged_or_reused_across_names,
     projects_never_see_each_other,
     keys_resolve_by_hash_and_can_be_revoked,
+    registering_a_key_says_whether_it_is_new_already_there_taken_or_revoked,
 );
 
 fn key(pk: &str, sk: &str) -> Key {
@@ -1283,5 +1284,71 @@ async fn keys_resolve_by_hash_and_can_be_revoked(engine: Engine) {
             .unwrap()
             .unwrap()
             .revoked
+    );
+}
+
+/// Registering a key reports what it found, and changes nothing unless the key was new: the
+/// same key again is not a second success, a key of another project or scope is not moved,
+/// and a revoked key is not brought back.
+async fn registering_a_key_says_whether_it_is_new_already_there_taken_or_revoked(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let (repo, _) = repo_at(table);
+    let hash = atrack_shared::store::repo::hash_key;
+    let (shop, blog) = (project("shop"), project("blog"));
+    assert_eq!(
+        repo.register_key(&shop, Scope::Public, "pk_given")
+            .await
+            .unwrap(),
+        KeyRegistration::Registered
+    );
+    assert_eq!(
+        repo.register_key(&shop, Scope::Public, "pk_given")
+            .await
+            .unwrap(),
+        KeyRegistration::AlreadyRegistered
+    );
+    let taken = KeyRegistration::Conflict {
+        project: shop.clone(),
+        scope: Scope::Public,
+    };
+    assert_eq!(
+        repo.register_key(&shop, Scope::Secret, "pk_given")
+            .await
+            .unwrap(),
+        taken
+    );
+    assert_eq!(
+        repo.register_key(&blog, Scope::Public, "pk_given")
+            .await
+            .unwrap(),
+        taken
+    );
+    let stored = repo
+        .find_key_by_hash(&hash("pk_given"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.project.as_str(), stored.scope),
+        ("shop", Scope::Public)
+    );
+    assert!(!stored.revoked);
+
+    assert!(repo.revoke_key("pk_given").await.unwrap());
+    for (owner, scope) in [(&shop, Scope::Public), (&blog, Scope::Secret)] {
+        assert_eq!(
+            repo.register_key(owner, scope, "pk_given").await.unwrap(),
+            KeyRegistration::Revoked
+        );
+    }
+    let stored = repo
+        .find_key_by_hash(&hash("pk_given"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.revoked);
+    assert_eq!(
+        (stored.project.as_str(), stored.scope),
+        ("shop", Scope::Public)
     );
 }

@@ -86,6 +86,19 @@ pub struct KeyRecord {
     pub revoked: bool,
 }
 
+/// What [`Repo::register_key`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRegistration {
+    /// The key was new and is now stored.
+    Registered,
+    /// The key was stored already, for this project and scope, and is not revoked.
+    AlreadyRegistered,
+    /// The key is stored for another project or scope (these); it was left as it is.
+    Conflict { project: Project, scope: Scope },
+    /// The key is stored and revoked (for whichever project); it stays revoked.
+    Revoked,
+}
+
 /// A freshly generated key pair; the raw keys are shown once and stored only as hashes.
 #[derive(Debug, Clone)]
 pub struct KeyPair {
@@ -245,25 +258,43 @@ impl<T: Table> Repo<T> {
 
     // ---- keys ----
 
-    /// Stores a key (by hash) for a project. Re-registering the same key is a no-op.
+    /// Stores a key (by hash) for a project and scope, unless the key is stored already: then
+    /// nothing changes, and the answer says what is there (the same registration, another
+    /// project's or scope's, or a revoked key, which stays revoked).
     pub async fn register_key(
         &self,
         project: &Project,
         scope: Scope,
         raw: &str,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<KeyRegistration> {
         let now = self.now();
+        let hash = hash_key(raw);
         let item = Item::from([
-            (PK.into(), Attr::S(keys::key_pk(&hash_key(raw)))),
+            (PK.into(), Attr::S(keys::key_pk(&hash))),
             (SK.into(), Attr::s(keys::KEY_SK)),
             ("project".into(), Attr::s(project.as_str())),
             ("scope".into(), Attr::s(scope.as_str())),
             ("created_at".into(), now_attr(now)),
         ]);
         match self.table.put(item, Some(Condition::NotExists)).await {
-            Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
-            Err(e) => Err(e),
+            Ok(()) => return Ok(KeyRegistration::Registered),
+            Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e),
         }
+        // Key items are never deleted, so the one that refused the write is there to read.
+        let existing = self.find_key_by_hash(&hash).await?.ok_or_else(|| {
+            StoreError::Unavailable("the key exists but cannot be read back yet; try again".into())
+        })?;
+        Ok(if existing.revoked {
+            KeyRegistration::Revoked
+        } else if existing.project == *project && existing.scope == scope {
+            KeyRegistration::AlreadyRegistered
+        } else {
+            KeyRegistration::Conflict {
+                project: existing.project,
+                scope: existing.scope,
+            }
+        })
     }
 
     /// Generates and stores a new public/secret key pair.
