@@ -47,6 +47,8 @@ fn serve(data_dir: &str, public: &str, secret: &str) -> Result<String, String> {
     let mut child = Command::new(ATRACK)
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", data_dir])
         .args(["--public-key", public, "--secret-key", secret])
+        // No GeoIP needed; without this a first start downloads it into cli/data/geoip.
+        .env("ATRACK_NO_GEOIP_FETCH", "1")
         .env_remove("ATRACK_PUBLIC_KEY")
         .env_remove("ATRACK_SECRET_KEY")
         .env_remove("ATRACK_STORE")
