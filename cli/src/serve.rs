@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Take client IPs from X-Forwarded-For (only behind a proxy you control).
     #[arg(long, env = "ATRACK_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// With --trust-forwarded-for: how many proxies of yours the requests pass (the client is
+    /// the X-Forwarded-For entry this many places from the right).
+    #[arg(long, env = "ATRACK_TRUSTED_PROXIES", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    trusted_proxies: u16,
     /// GeoIP city database(s), comma-separated (default: city*.mmdb in $ATRACK_GEOIP_DIR,
     /// else data/geoip).
     #[arg(long, env = "GEOIP_CITY_DB")]
@@ -68,6 +72,30 @@ pub struct ServeArgs {
     /// does that job.
     #[arg(long, env = "ATRACK_COUNT_FROM_STREAM")]
     count_from_stream: bool,
+}
+
+/// The secret that signs event/show's cursors, created at first start and kept beside the data
+/// (never inside the store, whose backups would carry it), so cursors survive a restart.
+/// `ATRACK_CURSOR_SECRET` takes its place where several servers share one DynamoDB table.
+fn cursor_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("cursor-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim();
+        if text.len() >= atrack_shared::config::MIN_CURSOR_SECRET_BYTES {
+            return Ok(text.to_owned());
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let secret = hex::encode(bytes);
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(&path, format!("{secret}\n"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(secret)
 }
 
 /// The default key pair generated at first start, kept beside the data so later starts can
@@ -187,7 +215,11 @@ async fn shutdown_signal() {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
+    if config.cursor_secret.is_none() {
+        config.cursor_secret = Some(cursor_secret(&args.store.data_dir)?);
+    }
     config.trust_forwarded_for |= args.trust_forwarded_for;
+    config.trusted_proxies = usize::from(args.trusted_proxies);
     atrack_shared::telemetry::init(config.log_format == "json");
 
     let table = args.store.open().await?;

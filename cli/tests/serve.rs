@@ -103,6 +103,14 @@ async fn serve_generates_keys_once_and_keeps_acknowledged_data_through_kill_9() 
         .await;
         assert_eq!(status, 200, "{body}");
     }
+    let (_, page) = post(
+        &first,
+        "/event/show",
+        &first.secret,
+        json!({"name": "tick", "per_page": 5}),
+    )
+    .await;
+    let cursor = page["meta"]["next_cursor"].as_str().unwrap().to_owned();
     let (public, secret) = (first.public.clone(), first.secret.clone());
     drop(first); // SIGKILL: no graceful shutdown.
 
@@ -117,6 +125,16 @@ async fn serve_generates_keys_once_and_keeps_acknowledged_data_through_kill_9() 
     assert_eq!(shown["data"]["meta"]["events_count"], 20);
     let (_, listed) = post(&second, "/event/show", &secret, json!({"name": "tick"})).await;
     assert_eq!(listed["meta"]["total"], 20);
+    // The cursor secret lives beside the data, so a cursor outlives the process that made it.
+    let (status, next) = post(
+        &second,
+        "/event/show",
+        &secret,
+        json!({"name": "tick", "per_page": 5, "cursor": cursor}),
+    )
+    .await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next["meta"]["current_page"], 2);
     // The queued init was enriched, before the kill or by the worker at restart.
     let mut enriched = false;
     for _ in 0..100 {

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use crate::validate::Limits;
 
+/// The shortest cursor secret accepted: HMAC-SHA256's own key size.
+pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
+
 /// Settings shared by the Lambda functions and `atrack serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +24,9 @@ pub struct Config {
     /// How many proxies of ours stand in front of the server when X-Forwarded-For is trusted:
     /// the client is the entry this many places from the right.
     pub trusted_proxies: usize,
+    /// The deployment's secret for signing event/show cursors (at least 32 bytes). Every
+    /// process of one deployment must share it for a cursor from one to work in another.
+    pub cursor_secret: Option<String>,
     /// How long a resolved API key is cached; bounds how late a revocation takes effect.
     pub key_cache_ttl: Duration,
     pub limits: Limits,
@@ -36,6 +42,7 @@ impl Default for Config {
             log_format: "text".into(),
             trust_forwarded_for: false,
             trusted_proxies: 1,
+            cursor_secret: None,
             key_cache_ttl: Duration::from_secs(60),
             limits: Limits::default(),
         }
@@ -85,6 +92,16 @@ impl Config {
         }
         if let Some(n) = number("ATRACK_TRUSTED_PROXIES") {
             config.trusted_proxies = (n as usize).max(1);
+        }
+        config.cursor_secret = var("ATRACK_CURSOR_SECRET");
+        if config
+            .cursor_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < MIN_CURSOR_SECRET_BYTES)
+        {
+            problems.push(format!(
+                "ATRACK_CURSOR_SECRET must be at least {MIN_CURSOR_SECRET_BYTES} bytes"
+            ));
         }
         match var("ATRACK_TRUST_FORWARDED_FOR").as_deref() {
             None | Some("0" | "false" | "no") => {}

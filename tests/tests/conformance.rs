@@ -47,6 +47,7 @@ on_both_engines!(
     session_with_events_returns_the_newest_hundred,
     event_listing_pages_by_number_and_by_cursor_agree,
     cursor_cannot_be_forged_or_reused_across_names,
+    the_cursor_secret_comes_with_the_deployment_and_never_enters_the_table,
     projects_never_see_each_other,
     keys_resolve_by_hash_and_can_be_revoked,
     registering_a_key_says_whether_it_is_new_already_there_taken_or_revoked,
@@ -285,7 +286,9 @@ async fn numbers_read_back_as_the_numbers_written(engine: Engine) {
             .unwrap();
         let read = table.get(&k).await.unwrap().unwrap();
         let back = read.get("n").map(Attr::to_json).unwrap();
-        assert_eq!(back.to_string(), *expected, "{sent} on {engine:?}");
+        // Equal as JSON values: the same number and the same kind (integer or float).
+        let expected: serde_json::Value = serde_json::from_str(expected).unwrap();
+        assert_eq!(back, expected, "{sent} on {engine:?}: read back {back}");
     }
 }
 
@@ -1128,6 +1131,48 @@ async fn event_listing_pages_by_number_and_by_cursor_agree(engine: Engine) {
         .await
         .unwrap();
     assert_eq!((none.total, none.rows.len()), (0, 0));
+}
+
+/// The secret that signs cursors is the deployment's (a stack secret on AWS, a file beside the
+/// embedded store), not an item that the first listing writes: a read-only function needs no
+/// write access to the table, and no backup of the table carries the secret.
+async fn the_cursor_secret_comes_with_the_deployment_and_never_enters_the_table(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let clock = Arc::new(ManualClock::new(Timestamp::parse_rfc3339(T0).unwrap()));
+    let secret = b"a deployment's cursor secret, 32+ bytes long";
+    let one = Repo::new(table.clone(), clock.clone()).with_cursor_secret(secret);
+    let two = Repo::new(table.clone(), clock.clone()).with_cursor_secret(secret);
+    let other = Repo::new(table.clone(), clock.clone())
+        .with_cursor_secret(b"another deployment's secret, also 32+ bytes");
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    for i in 0..3 {
+        let at = Timestamp::from_micros(clock.now().micros() + i);
+        one.record_event(&p, new_event(uuid, "a", at))
+            .await
+            .unwrap();
+    }
+    let first = one
+        .list_events(&p, &name("a"), Sort::Desc, 1, 1, None)
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    // Another process with the same secret continues the listing; one with another refuses.
+    let next = two
+        .list_events(&p, &name("a"), Sort::Desc, 1, 1, Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(next.page, 2);
+    assert!(matches!(
+        other
+            .list_events(&p, &name("a"), Sort::Desc, 1, 1, Some(&cursor))
+            .await,
+        Err(ListError::Cursor(_))
+    ));
+    // Nothing but the session and its events is stored: no secret item anywhere.
+    for (pk, sk) in [("META", "SECRET")] {
+        assert!(table.get(&key(pk, sk)).await.unwrap().is_none());
+    }
 }
 
 async fn cursor_cannot_be_forged_or_reused_across_names(engine: Engine) {

@@ -314,3 +314,70 @@ fn policies_grant_no_wildcard_resource() {
         );
     }
 }
+
+/// The DynamoDB actions a role's statements allow, on the table or its indexes.
+fn table_actions(role: &Value) -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    for policy in role["Properties"]["Policies"].as_sequence().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            // An action is one string or a list of them.
+            let listed = match statement["Action"].as_str() {
+                Some(one) => vec![one.to_owned()],
+                None => strings(&statement["Action"]),
+            };
+            actions.extend(listed.into_iter().filter(|a| a.starts_with("dynamodb:")));
+        }
+    }
+    actions
+}
+
+#[test]
+fn reading_functions_cannot_write_the_table_and_cursors_are_signed_by_a_stack_secret() {
+    let t = template();
+    let resources = resources(&t);
+    let role = |name: &str| {
+        &resources
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .1
+    };
+    for reader in ["EventShowRole", "SessionShowRole"] {
+        let actions = table_actions(role(reader));
+        assert!(!actions.is_empty(), "{reader} reads the table");
+        for action in &actions {
+            assert!(
+                ["dynamodb:GetItem", "dynamodb:Query"].contains(&action.as_str()),
+                "{reader} may {action}"
+            );
+        }
+    }
+    // The secret is the stack's, resolved into the one function that signs cursors.
+    let secrets = of_type(&t, "AWS::SecretsManager::Secret");
+    assert_eq!(secrets.len(), 1);
+    let (secret_name, secret) = &secrets[0];
+    assert!(secret["Properties"]["GenerateSecretString"]["PasswordLength"].as_u64() >= Some(32));
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    let using: Vec<&str> = functions
+        .iter()
+        .filter(|(_, f)| {
+            f["Properties"]["Environment"]["Variables"]
+                .get("ATRACK_CURSOR_SECRET")
+                .is_some()
+        })
+        .map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap())
+        .collect();
+    assert_eq!(using, ["event-show"]);
+    let (_, event_show) = functions
+        .iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == "event-show")
+        .unwrap();
+    let reference = format!(
+        "{:?}",
+        event_show["Properties"]["Environment"]["Variables"]["ATRACK_CURSOR_SECRET"]
+    );
+    assert!(
+        reference.contains(&format!("{{{{resolve:secretsmanager:${{{secret_name}}}")),
+        "{reference}"
+    );
+}

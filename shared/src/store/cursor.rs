@@ -47,6 +47,14 @@ impl CursorCodec {
         CursorCodec { secret }
     }
 
+    /// A codec with a fresh random secret: cursors it signs are good in this process only.
+    pub fn random() -> Self {
+        use rand::RngCore;
+        let mut secret = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        CursorCodec { secret }
+    }
+
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
         let mut mac =
             HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any size");

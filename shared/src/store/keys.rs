@@ -97,9 +97,6 @@ pub const KEY_SK: &str = "KEY";
 pub const SEQ_PK: &str = "SEQ";
 pub const SEQ_SK: &str = "SEQ";
 
-pub const META_PK: &str = "META";
-pub const SECRET_SK: &str = "SECRET";
-
 /// The partition holding one session and its events.
 pub fn session_pk(project: &str, uuid: &str) -> String {
     format!("P#{project}#U#{uuid}")

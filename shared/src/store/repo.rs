@@ -7,7 +7,6 @@ use std::sync::Arc;
 use rand::RngCore;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
 use super::cursor::{CursorCodec, CursorError, CursorState};
 use super::ids::IdAllocator;
@@ -185,7 +184,9 @@ pub struct Repo<T> {
     table: T,
     clock: SharedClock,
     ids: IdAllocator,
-    cursor: OnceCell<CursorCodec>,
+    /// Signs and checks event/show's cursors. The secret is the deployment's (see
+    /// [`Repo::with_cursor_secret`]); without one, a random secret of this process.
+    cursor: CursorCodec,
 }
 
 /// The session's attributes an event copies, plus its expiry: `context` alone may be
@@ -244,8 +245,15 @@ impl<T: Table> Repo<T> {
             table,
             clock,
             ids: IdAllocator::new(100),
-            cursor: OnceCell::new(),
+            cursor: CursorCodec::random(),
         }
+    }
+
+    /// Signs cursors with the deployment's secret, so every process of it (each Lambda
+    /// instance, each server) accepts the cursors of the others.
+    pub fn with_cursor_secret(mut self, secret: &[u8]) -> Self {
+        self.cursor = CursorCodec::new(secret.to_vec());
+        self
     }
 
     pub fn table(&self) -> &T {
@@ -749,33 +757,6 @@ impl<T: Table> Repo<T> {
             .await
     }
 
-    async fn cursor_codec(&self) -> StoreResult<&CursorCodec> {
-        self.cursor
-            .get_or_try_init(|| async {
-                let key = Key::new(keys::META_PK, keys::SECRET_SK);
-                let mut secret = [0u8; 32];
-                rand::rng().fill_bytes(&mut secret);
-                let candidate = Item::from([
-                    (PK.into(), Attr::s(keys::META_PK)),
-                    (SK.into(), Attr::s(keys::SECRET_SK)),
-                    ("secret".into(), Attr::S(hex::encode(secret))),
-                ]);
-                // First writer wins; everyone then reads the one stored secret.
-                match self.table.put(candidate, Some(Condition::NotExists)).await {
-                    Ok(()) | Err(StoreError::ConditionFailed) => {}
-                    Err(e) => return Err(e),
-                }
-                let stored = self.table.get(&key).await?;
-                let secret = stored
-                    .as_ref()
-                    .and_then(|i| get_s(i, "secret"))
-                    .and_then(|s| hex::decode(s).ok())
-                    .ok_or_else(|| StoreError::Internal("cursor secret unreadable".into()))?;
-                Ok(CursorCodec::new(secret))
-            })
-            .await
-    }
-
     /// One page of a project's events of one name. A cursor continues exactly after the previous
     /// page with a single index query whatever the depth; a bare page number reads from the
     /// nearer end of the index.
@@ -788,7 +769,7 @@ impl<T: Table> Repo<T> {
         page: u64,
         cursor: Option<&str>,
     ) -> Result<EventPage, ListError> {
-        let codec = self.cursor_codec().await?;
+        let codec = &self.cursor;
         let total = self.event_total(project, name).await?;
         let per_page = u64::from(per_page.max(1));
         let partition = keys::name_pk(project.as_str(), name.as_str());
