@@ -14,7 +14,7 @@ use crate::queue::EnrichJob;
 #[cfg(feature = "embedded")]
 use crate::queue::embedded::EmbeddedQueue;
 use crate::store::engine::dynamo::DynamoTable;
-use crate::store::engine::dynamo_counts::{Change, CountError, Guard};
+use crate::store::engine::dynamo_counts::Record;
 #[cfg(feature = "embedded")]
 use crate::store::engine::embedded::EmbeddedTable;
 
@@ -121,9 +121,11 @@ pub async fn run_embedded(app: &App, queue: &EmbeddedQueue, mut shutdown: watch:
 }
 
 /// Processes a DynamoDB stream batch (the `count` Lambda): adds its inserts and removals of
-/// indexed items to the index counts, exactly once. On a storage failure the response names
-/// the first record not yet counted, so Lambda redelivers from there and nothing is lost or
-/// counted twice.
+/// indexed items to the index counts, each record once however Lambda redelivers or splits the
+/// batch (`DynamoTable::count_delivery`). The response names the first record Lambda must
+/// deliver again, if any: the first that cannot be read (the records after it are counted
+/// already, and Lambda sends it to the failure queue once its retries are spent), or the first
+/// that storage failed to count.
 pub async fn process_stream_batch(
     table: &DynamoTable,
     event: &serde_json::Value,
@@ -132,42 +134,31 @@ pub async fn process_stream_batch(
         .get("Records")
         .and_then(serde_json::Value::as_array)
         .map_or(&[][..], Vec::as_slice);
-    let changes: Vec<Change> = records
+    let records: Vec<Record> = records
         .iter()
         .filter_map(|record| {
-            let change = Change::from_lambda_record(record);
-            if change.is_none() {
-                // Only AWS writes these; a shape we cannot read changes no count.
+            let read = Record::from_lambda(record);
+            if read.is_none() {
+                // Only AWS writes these, and nothing can name this one to redeliver it.
                 tracing::warn!("stream record without eventID or sequence number; skipped");
             }
-            change
+            read
         })
         .collect();
+    // Boxed: the counting future is deep enough to overflow the compiler's layout limit in
+    // the function's `main`.
+    let done = Box::pin(table.count_delivery(&records)).await;
+    tracing::info!(
+        records = records.len(),
+        counted = done.counted,
+        retry_from = done.retry_from.as_deref(),
+        "stream batch counted"
+    );
     let mut response = DynamoDbEventResponse::default();
-    match table.apply_changes(&changes, Guard::Batch).await {
-        Ok(done) => {
-            tracing::info!(
-                records = changes.len(),
-                counted = done.applied,
-                "stream batch counted"
-            );
-        }
-        Err(e) => {
-            let applied = match &e {
-                CountError::Store { applied, .. } => *applied,
-                CountError::CheckpointMoved => 0,
-            };
-            tracing::warn!(
-                error = &e as &dyn std::error::Error,
-                applied,
-                "stream batch partly counted; the rest will be redelivered"
-            );
-            if let Some(first_left) = changes.get(applied) {
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(first_left.sequence.clone());
-                response.batch_item_failures.push(failure);
-            }
-        }
+    if let Some(sequence) = done.retry_from {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(sequence);
+        response.batch_item_failures.push(failure);
     }
     response
 }

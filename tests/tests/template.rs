@@ -1,6 +1,7 @@
 //! template.yaml agrees with the code: the table is the one `store/keys.rs` defines, every
 //! `functions/*` crate has its function and route and every route a crate, the enrich
-//! function reports partial batch failures, the queue outlives its consumer's timeout, and no
+//! and count functions report partial batch failures, count's stream sets failing records
+//! aside into a queue only it may send to, the queue outlives its consumer's timeout, and no
 //! policy grants a wildcard resource.
 
 use std::collections::BTreeSet;
@@ -207,7 +208,7 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
 }
 
 #[test]
-fn count_consumes_the_table_stream_in_order_with_partial_batch_failures() {
+fn count_consumes_the_table_stream_in_order_and_sets_failing_records_aside() {
     let t = template();
     let functions = of_type(&t, "AWS::Serverless::Function");
     let (_, count) = functions
@@ -225,11 +226,123 @@ fn count_consumes_the_table_stream_in_order_with_partial_batch_failures() {
         strings(&p["FunctionResponseTypes"]),
         ["ReportBatchItemFailures"]
     );
-    // The batch guard relies on redelivery from the first uncounted record, in order.
-    assert_eq!(p["BisectBatchOnFunctionError"], false);
+    // A shard's batches arrive in order, one at a time: each starts where the one before
+    // started (a retry) or ended, which the count guard relies on (dynamo_counts.rs).
     assert_eq!(p["ParallelizationFactor"], 1);
-    assert_eq!(p["MaximumRetryAttempts"], -1);
     assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
+    // A failing batch is split down to the record that fails, which is retried a bounded
+    // number of times (or until it is too old) and then set aside: it never holds up its
+    // shard for good.
+    assert_eq!(p["BisectBatchOnFunctionError"], true);
+    let retries = number(&t, &p["MaximumRetryAttempts"]);
+    assert!((0..=10_000).contains(&retries.0) && (0..=10_000).contains(&retries.1));
+    let age = number(&t, &p["MaximumRecordAgeInSeconds"]);
+    assert!((60..=604_800).contains(&age.0) && (60..=604_800).contains(&age.1));
+    // Set aside into a queue of the template's, which the count role may send to and nothing
+    // else may.
+    let target = &p["DestinationConfig"]["OnFailure"]["Destination"];
+    let queue = get_att_arn(target).expect("OnFailure names a queue's Arn");
+    let resources = resources(&t);
+    let (_, queue_resource) = resources
+        .iter()
+        .find(|(name, _)| *name == queue)
+        .unwrap_or_else(|| panic!("no resource {queue}"));
+    assert_eq!(queue_resource["Type"], "AWS::SQS::Queue");
+    for (name, role) in of_type(&t, "AWS::IAM::Role") {
+        let sends: Vec<(String, Value)> = statements(&role)
+            .into_iter()
+            .filter(|s| {
+                strings_or_one(&s["Action"])
+                    .iter()
+                    .any(|a| a.starts_with("sqs:"))
+            })
+            .flat_map(|s| {
+                strings_or_one(&s["Action"])
+                    .into_iter()
+                    .map(move |a| (a, s["Resource"].clone()))
+            })
+            .filter(|(_, resource)| get_att_arn(resource).as_deref() == Some(queue.as_str()))
+            .collect();
+        if name == "CountRole" {
+            let actions: Vec<&str> = sends.iter().map(|(a, _)| a.as_str()).collect();
+            assert_eq!(actions, ["sqs:SendMessage"], "the count role on {queue}");
+            assert_eq!(
+                count["Properties"]["Role"],
+                tagged("GetAtt", "CountRole.Arn")
+            );
+        } else {
+            assert!(sends.is_empty(), "{name} may use {queue}");
+        }
+    }
+}
+
+/// A number in the template, literal or a parameter's: its least and greatest values.
+fn number(t: &Value, value: &Value) -> (i64, i64) {
+    if let Some(n) = value.as_i64() {
+        return (n, n);
+    }
+    let Value::Tagged(tagged) = value else {
+        panic!("not a number: {value:?}")
+    };
+    assert_eq!(tagged.tag, "Ref", "{value:?}");
+    let name = tagged.value.as_str().unwrap();
+    let parameter = &t["Parameters"][name];
+    assert_eq!(parameter["Type"], "Number", "{name}");
+    let (min, max) = (
+        parameter["MinValue"].as_i64(),
+        parameter["MaxValue"].as_i64(),
+    );
+    let (Some(min), Some(max)) = (min, max) else {
+        panic!("{name} has no MinValue and MaxValue")
+    };
+    let default = parameter["Default"].as_i64().expect("a default");
+    assert!((min..=max).contains(&default), "{name}");
+    (min, max)
+}
+
+fn tagged(tag: &str, value: &str) -> Value {
+    Value::Tagged(Box::new(serde_yaml_ng::value::TaggedValue {
+        tag: serde_yaml_ng::value::Tag::new(tag),
+        value: Value::String(value.to_owned()),
+    }))
+}
+
+/// `X` of `!GetAtt X.Arn`.
+fn get_att_arn(value: &Value) -> Option<String> {
+    let Value::Tagged(tagged) = value else {
+        return None;
+    };
+    if tagged.tag != "GetAtt" {
+        return None;
+    }
+    tagged
+        .value
+        .as_str()?
+        .strip_suffix(".Arn")
+        .map(str::to_owned)
+}
+
+/// A role's policy statements.
+fn statements(role: &Value) -> Vec<Value> {
+    role["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// An `Action`: one string or a list of them.
+fn strings_or_one(value: &Value) -> Vec<String> {
+    match value.as_str() {
+        Some(one) => vec![one.to_owned()],
+        None => strings(value),
+    }
 }
 
 #[test]
@@ -260,7 +373,11 @@ fn enrich_consumes_the_queue_with_partial_batch_failures() {
         );
     }
     let queues = of_type(&t, "AWS::SQS::Queue");
-    assert_eq!(queues.len(), 2, "the queue and its dead-letter queue");
+    assert_eq!(
+        queues.len(),
+        3,
+        "the queue, its dead-letter queue and count's failure queue"
+    );
 }
 
 /// Every `Resource` of every IAM statement, anywhere in the template.

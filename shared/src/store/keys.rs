@@ -8,8 +8,9 @@
 //! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>#<uuid>` |
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
 //! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
-//! | stream batch  | `CNT#<first eventID>`   | `CNT`                              |                                                     |
+//! | counted run   | `CNT#<first eventID>`   | `CNT`                              |                                                     |
 //! | shard cursor  | `SHARD#<shard id>`      | `POS`                              |                                                     |
+//! | set aside     | `SHARD#<shard id>`      | `DLQ#<sequence number>`            |                                                     |
 //! | id sequence   | `SEQ`                   | `SEQ`                              |                                                     |
 //! | server secret | `META`                  | `SECRET`                           |                                                     |
 //!
@@ -19,9 +20,10 @@
 //! time order. event/show is one query on GSI1 per page.
 //!
 //! On DynamoDB the index counts (event/show's `total`) are kept off the request path: the
-//! table's stream feeds `engine::dynamo_counts`, which adds a batch's events to each count in
-//! one transaction together with a `CNT#` item naming the batch, so a redelivered batch is
-//! never counted twice. The embedded engine keeps its counts inside its own transactions.
+//! table's stream feeds `engine::dynamo_counts`, which adds a run of a batch's events to each
+//! count in one transaction together with a `CNT#` item listing the records of the run, so a
+//! redelivered record is never counted twice, however Lambda splits its batches. The embedded
+//! engine keeps its counts inside its own transactions.
 
 /// Partition key attribute.
 pub const PK: &str = "PK";
@@ -71,7 +73,7 @@ pub const SESSION_SK: &str = "~SESSION";
 pub const EVENT_SK_PREFIX: &str = "EV#";
 pub const COUNT_SK: &str = "COUNT";
 
-/// Marks a stream batch (by its first record's eventID) as counted, up to `last` record.
+/// Marks a run of stream records, from the one with this eventID on, as counted (`ids`).
 pub fn counted_batch_pk(first_event_id: &str) -> String {
     format!("CNT#{first_event_id}")
 }
@@ -82,6 +84,11 @@ pub fn shard_checkpoint_pk(shard_id: &str) -> String {
     format!("SHARD#{shard_id}")
 }
 pub const SHARD_CHECKPOINT_SK: &str = "POS";
+
+/// A stream record the poller could not count and set aside, in its shard's partition.
+pub fn dead_letter_sk(sequence: &str) -> String {
+    format!("DLQ#{sequence}")
+}
 
 /// A project's settings item (`settings.rs`).
 pub fn settings_pk(project: &str) -> String {

@@ -8,15 +8,28 @@
 //! function's batching window; locally, the poller's interval), and costs a few hundredths of a
 //! write unit per event.
 //!
-//! Exactly once: the transaction that adds a batch to the counts also writes an item that
+//! Exactly once: the transaction that adds records to the counts also writes an item that
 //! names what it covered, conditional on that item's state.
-//! - From Lambda (`Guard::Batch`), a batch is redelivered from its first record after a
-//!   failure, so the item is keyed by the first record's eventID and remembers the last one
-//!   counted; a redelivery skips through that record. (Bisecting batches on error would break
-//!   this and stays off in template.yaml.)
-//! - From the poller (`Guard::Shard`), which knows shard ids, the item is the shard's
+//! - From Lambda ([`DynamoTable::count_delivery`]), batches may be redelivered whole, from a
+//!   reported record on, or split in two after a failure (BisectBatchOnFunctionError), so their
+//!   boundaries are no guard. A shard's deliveries come one at a time, in order, and each starts
+//!   where Lambda's checkpoint is: where the delivery before it started (a retry) or just after
+//!   where it ended. So the counted records from a delivery's first record on are always one
+//!   contiguous stretch, made of runs: a run is counted in one transaction with a `CNT#` item
+//!   keyed by its first record's eventID and listing every record of the run. A delivery
+//!   follows the runs from its first record (one consistent read each; one read in all when
+//!   nothing is counted yet), and counts only what comes after them. Where a run goes on past
+//!   the delivery's end, or a record is reported for redelivery inside a run, a `CNT#` item for
+//!   the rest of the run is written first (the record after the end, the reported record):
+//!   whatever starts the next delivery finds its run.
+//! - From the poller (`apply_shard_changes`), which knows shard ids, the item is the shard's
 //!   checkpoint, advanced only from the position the poller read from; the poller restarts
 //!   there, and a second poller on the same table can never count a record twice.
+//!
+//! A record that cannot be read (a [`Record::Poison`]) counts nothing. Lambda's delivery counts
+//! the records around it and reports it, so Lambda retries it (and only it: the others are in
+//! runs) until MaximumRetryAttempts and then sends it to the count function's failure queue;
+//! the poller sets it aside in a `DLQ#` item of its shard and moves past it.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -32,7 +45,10 @@ use crate::store::table::{Key, StoreError, StoreResult};
 
 /// DynamoDB takes at most 100 items in a transaction; one is the guard item.
 const MAX_COUNTS_PER_TRANSACTION: usize = 99;
-/// Batch markers outlive the stream's 24 h retention, after which no redelivery can happen.
+/// Records in one counted run: its `CNT#` item lists their eventIDs (about 40 bytes each), so a
+/// run's item stays near 20 KB, far below the 400 KB item limit.
+const MAX_RUN_RECORDS: usize = 500;
+/// Run items outlive the stream's 24 h retention, after which no redelivery can happen.
 const MARKER_LIFETIME_SECS: u64 = 2 * 24 * 3600;
 
 /// What one stream record does to the index counts.
@@ -48,25 +64,50 @@ pub struct Change {
     pub new_partition: Option<String>,
 }
 
-/// What protects a batch against being counted twice.
+/// A stream record as the counters read it. Records without an eventID or a sequence number
+/// cannot even be named and are left out before this (only AWS writes stream records).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Guard {
-    /// Lambda's delivery: keyed by the batch's first record.
-    Batch,
-    /// The poller's shard checkpoint, expected at `after` (`None`: never advanced).
-    Shard {
-        shard_id: String,
-        after: Option<String>,
+pub enum Record {
+    Change(Change),
+    /// A record whose content this code cannot read (an index key that is not a string, an
+    /// image that is not a map, an unknown kind of change): it is never counted.
+    Poison {
+        event_id: String,
+        sequence: String,
+        reason: String,
     },
 }
 
-/// Why counting a batch stopped.
+impl Record {
+    pub fn event_id(&self) -> &str {
+        match self {
+            Record::Change(c) => &c.event_id,
+            Record::Poison { event_id, .. } => event_id,
+        }
+    }
+
+    pub fn sequence(&self) -> &str {
+        match self {
+            Record::Change(c) => &c.sequence,
+            Record::Poison { sequence, .. } => sequence,
+        }
+    }
+
+    pub fn change(&self) -> Option<&Change> {
+        match self {
+            Record::Change(c) => Some(c),
+            Record::Poison { .. } => None,
+        }
+    }
+}
+
+/// Why counting for the poller stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CountError {
     /// Another poller advanced this shard's checkpoint: read it again and resume there.
     #[error("the shard checkpoint moved")]
     CheckpointMoved,
-    /// Storage failed after `applied` changes were counted; the rest must be redelivered.
+    /// Storage failed after `applied` changes were counted; the rest must be read again.
     #[error("counting failed after {applied} changes")]
     Store {
         applied: usize,
@@ -86,7 +127,7 @@ fn epoch_now() -> u64 {
 }
 
 /// The net change to each partition's count over `changes`.
-fn deltas(changes: &[Change]) -> BTreeMap<&str, i64> {
+fn deltas<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeMap<&'a str, i64> {
     let mut out: BTreeMap<&str, i64> = BTreeMap::new();
     for change in changes {
         if change.old_partition == change.new_partition {
@@ -103,10 +144,12 @@ fn deltas(changes: &[Change]) -> BTreeMap<&str, i64> {
     out
 }
 
-/// How many changes from the front fit one transaction (at most 99 distinct partitions).
-fn chunk_len(changes: &[Change]) -> usize {
+/// How many items from the front fit one transaction: at most 99 distinct partitions, and at
+/// most `max` items.
+fn chunk_len<T>(items: &[T], max: usize, change: impl Fn(&T) -> Option<&Change>) -> usize {
     let mut seen: Vec<&str> = Vec::new();
-    for (i, change) in changes.iter().enumerate() {
+    for (i, item) in items.iter().enumerate().take(max) {
+        let Some(change) = change(item) else { continue };
         for p in [&change.old_partition, &change.new_partition]
             .into_iter()
             .flatten()
@@ -119,26 +162,43 @@ fn chunk_len(changes: &[Change]) -> usize {
             }
         }
     }
-    changes.len()
+    items.len().min(max)
 }
 
 enum Attempt {
     Applied,
-    /// The chunk changes no count, so nothing was written: the count items and guard items
-    /// this consumer writes come back through the stream themselves, and writing for them
-    /// would feed the stream forever.
+    /// The chunk changes no count, so nothing was written: the checkpoint items the poller
+    /// writes come back through the stream themselves, and writing for them would feed the
+    /// stream forever.
     NothingToCount,
     /// The guard's condition failed.
     Guarded,
 }
 
-/// What a call to [`DynamoTable::apply_changes`] did.
+/// What a call to [`DynamoTable::apply_shard_changes`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counted {
-    /// Changes counted by this call (the others had been counted before or change nothing).
+    /// Changes counted by this call (the others change nothing).
     pub applied: usize,
-    /// For `Guard::Shard`: the shard's checkpoint afterwards.
+    /// The shard's checkpoint afterwards.
     pub checkpoint: Option<String>,
+}
+
+/// What counting one Lambda delivery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Records this call added to the counts.
+    pub counted: usize,
+    /// The sequence number Lambda must deliver again from: the first poison record, or the
+    /// first record storage failed to count. `None`: every record is done.
+    pub retry_from: Option<String>,
+}
+
+/// A `CNT#` item: the eventIDs of the run it starts.
+enum Run {
+    Ids(Vec<String>),
+    /// Written before runs listed their records: counted from its key through `last`.
+    Through(String),
 }
 
 impl DynamoTable {
@@ -153,121 +213,292 @@ impl DynamoTable {
             .map_or(0, |n| n.max(0) as u64))
     }
 
-    /// Adds a batch of stream changes, in order, to the index counts, exactly once under the
-    /// guard.
-    pub async fn apply_changes(
-        &self,
-        changes: &[Change],
-        guard: Guard,
-    ) -> Result<Counted, CountError> {
-        let mut pos = 0;
-        let mut applied = 0;
-        let mut shard_after = match &guard {
-            Guard::Shard { after, .. } => after.clone(),
-            Guard::Batch => None,
+    // ---- Lambda's deliveries ----
+
+    /// Adds a delivery's records, in order, to the index counts, each record once however
+    /// often and however split Lambda delivers it (see the module's notes).
+    pub async fn count_delivery(&self, records: &[Record]) -> Delivery {
+        let Some(first) = records.first() else {
+            return Delivery::default();
         };
-        while pos < changes.len() {
-            let len = chunk_len(&changes[pos..]);
-            let chunk = &changes[pos..pos + len];
-            let attempt = self
-                .count_chunk(chunk, &guard, shard_after.as_deref())
-                .await
-                .map_err(|source| CountError::Store {
-                    applied: pos,
-                    source,
-                })?;
-            match attempt {
-                Attempt::Applied => {
-                    applied += len;
+        let again = |counted: usize, e: &StoreError| {
+            tracing::warn!(
+                error = e as &dyn std::error::Error,
+                counted,
+                "stream batch not counted through; Lambda delivers it again"
+            );
+            Delivery {
+                counted,
+                retry_from: Some(first.sequence().to_owned()),
+            }
+        };
+        // What earlier deliveries counted; if it goes on past this one, what follows it.
+        let mut pos = match self.follow_runs(records, 0).await {
+            Ok(pos) => pos,
+            Err(e) => return again(0, &e),
+        };
+        let mut counted = 0;
+        let mut failed_at = None;
+        while pos < records.len() {
+            let len = chunk_len(&records[pos..], MAX_RUN_RECORDS, Record::change);
+            let run = &records[pos..pos + len];
+            match self.count_run(run).await {
+                Ok(Attempt::Applied | Attempt::NothingToCount) => {
+                    counted += run.iter().filter(|r| r.change().is_some()).count();
                     pos += len;
-                    shard_after = chunk.last().map(|c| c.sequence.clone());
                 }
-                Attempt::NothingToCount => pos += len,
-                Attempt::Guarded => match &guard {
-                    Guard::Shard { .. } => return Err(CountError::CheckpointMoved),
-                    Guard::Batch => {
-                        // Counted before, through the record the marker names.
-                        let last =
-                            self.marker_last(&chunk[0].event_id)
-                                .await
-                                .map_err(|source| CountError::Store {
-                                    applied: pos,
-                                    source,
-                                })?;
-                        let skip = last
-                            .and_then(|l| changes[pos..].iter().position(|c| c.event_id == l))
-                            .map_or(changes.len() - pos, |i| i + 1);
-                        pos += skip;
-                    }
+                // Counted meanwhile (a delivery cannot overlap another of its shard, but a
+                // manual replay could): follow it.
+                Ok(Attempt::Guarded) => match self.follow_runs(records, pos).await {
+                    Ok(next) => pos = next,
+                    Err(e) => return again(counted, &e),
                 },
+                Err(e) => {
+                    tracing::warn!(
+                        error = &e as &dyn std::error::Error,
+                        counted,
+                        "counting a stream batch failed; Lambda delivers the rest again"
+                    );
+                    failed_at = Some(pos);
+                    break;
+                }
             }
         }
-        Ok(Counted {
-            applied,
-            checkpoint: shard_after,
-        })
+        let end = failed_at.unwrap_or(records.len());
+        let poison = records[..end]
+            .iter()
+            .position(|r| matches!(r, Record::Poison { .. }));
+        let retry = match poison {
+            Some(at) => {
+                if let Record::Poison {
+                    sequence, reason, ..
+                } = &records[at]
+                {
+                    tracing::warn!(%sequence, %reason, "stream record cannot be counted");
+                }
+                // The redelivery starts inside what is counted: give it a run to find.
+                let ids: Vec<&str> = records[at..end].iter().map(Record::event_id).collect();
+                if let Err(e) = self.put_run(&ids).await {
+                    return again(counted, &e);
+                }
+                Some(at)
+            }
+            None => failed_at,
+        };
+        Delivery {
+            counted,
+            retry_from: retry.map(|at| records[at].sequence().to_owned()),
+        }
     }
 
-    async fn marker_last(&self, first_event_id: &str) -> StoreResult<Option<String>> {
+    /// The position after the records of `records[pos..]` that runs counted already. When the
+    /// last of those runs goes on past the end of `records`, its rest is made a run of its own,
+    /// for the delivery that starts there.
+    async fn follow_runs(&self, records: &[Record], mut pos: usize) -> StoreResult<usize> {
+        while pos < records.len() {
+            let Some(run) = self.read_run(records[pos].event_id()).await? else {
+                break;
+            };
+            let rest = &records[pos..];
+            match run {
+                Run::Ids(ids) => {
+                    let common = ids
+                        .iter()
+                        .zip(rest)
+                        .take_while(|(id, r)| id.as_str() == r.event_id())
+                        .count()
+                        // The item is keyed by this record: it covers it, whatever it lists.
+                        .max(1);
+                    if common == rest.len() && common < ids.len() {
+                        let beyond: Vec<&str> = ids[common..].iter().map(String::as_str).collect();
+                        self.put_run(&beyond).await?;
+                    }
+                    pos += common;
+                }
+                Run::Through(last) => {
+                    pos += rest
+                        .iter()
+                        .position(|r| r.event_id() == last)
+                        .map_or(rest.len(), |i| i + 1);
+                }
+            }
+        }
+        Ok(pos)
+    }
+
+    async fn read_run(&self, first_event_id: &str) -> StoreResult<Option<Run>> {
         let key = Key::new(
             keys::counted_batch_pk(first_event_id),
             keys::COUNTED_BATCH_SK,
         );
-        let item = self.get_item(&key, true).await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| get_s(i, "last"))
-            .map(str::to_owned))
+        let Some(item) = self.get_item(&key, true).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match (get_s(&item, "ids"), get_s(&item, "last")) {
+            (Some(ids), _) => Run::Ids(ids.split('\n').map(str::to_owned).collect()),
+            (None, Some(last)) => Run::Through(last.to_owned()),
+            (None, None) => Run::Ids(vec![first_event_id.to_owned()]),
+        }))
     }
 
-    async fn count_chunk(
-        &self,
-        chunk: &[Change],
-        guard: &Guard,
-        shard_after: Option<&str>,
-    ) -> StoreResult<Attempt> {
-        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
-            return Ok(Attempt::NothingToCount);
-        };
-        let deltas = deltas(chunk);
-        if deltas.is_empty() {
-            return Ok(Attempt::NothingToCount);
+    /// The `CNT#` item of a run, written only where none is.
+    fn run_item(&self, ids: &[&str]) -> StoreResult<Put> {
+        Put::builder()
+            .table_name(self.name())
+            .item(TABLE.partition_key, s(keys::counted_batch_pk(ids[0])))
+            .item(TABLE.sort_key, s(keys::COUNTED_BATCH_SK))
+            .item("ids", s(ids.join("\n")))
+            .item(
+                TABLE.ttl_attribute,
+                AttributeValue::N((epoch_now() + MARKER_LIFETIME_SECS).to_string()),
+            )
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", TABLE.partition_key)
+            .build()
+            .map_err(build_error)
+    }
+
+    /// Records that a run of counted records starts at `ids[0]`, unless a run starts there.
+    async fn put_run(&self, ids: &[&str]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        let guard_item = match guard {
-            Guard::Batch => Put::builder()
-                .table_name(self.name())
-                .item(
-                    TABLE.partition_key,
-                    s(keys::counted_batch_pk(&first.event_id)),
-                )
-                .item(TABLE.sort_key, s(keys::COUNTED_BATCH_SK))
-                .item("last", s(&last.event_id))
-                .item(
-                    TABLE.ttl_attribute,
-                    AttributeValue::N((epoch_now() + MARKER_LIFETIME_SECS).to_string()),
-                )
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", TABLE.partition_key),
-            Guard::Shard { shard_id, .. } => {
-                let put = Put::builder()
-                    .table_name(self.name())
-                    .item(TABLE.partition_key, s(keys::shard_checkpoint_pk(shard_id)))
-                    .item(TABLE.sort_key, s(keys::SHARD_CHECKPOINT_SK))
-                    .item("sequence", s(&last.sequence))
-                    .expression_attribute_names("#seq", "sequence");
-                match shard_after {
-                    None => put.condition_expression("attribute_not_exists(#seq)"),
-                    Some(after) => put
-                        .condition_expression("#seq = :after")
-                        .expression_attribute_values(":after", s(after)),
-                }
+        let put = self.run_item(ids)?;
+        let result = self
+            .client()
+            .put_item()
+            .table_name(put.table_name())
+            .set_item(Some(put.item().clone()))
+            .set_condition_expression(put.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(put.expression_attribute_names().cloned())
+            .set_return_consumed_capacity(self.return_capacity())
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                self.meter_writes(output.consumed_capacity());
+                Ok(())
             }
-        };
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(guard_item.build().map_err(build_error)?)
-                .build(),
+            Err(e) => match classify(e) {
+                StoreError::ConditionFailed => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Counts a run of records and writes its `CNT#` item, in one transaction.
+    async fn count_run(&self, run: &[Record]) -> StoreResult<Attempt> {
+        let ids: Vec<&str> = run.iter().map(Record::event_id).collect();
+        let guard = self.run_item(&ids)?;
+        self.transact(guard, deltas(run.iter().filter_map(Record::change)))
+            .await
+    }
+
+    // ---- the poller ----
+
+    /// Adds a shard's changes, in order, to the index counts, exactly once: each transaction
+    /// advances the shard's checkpoint from `after`, where the poller read from.
+    pub async fn apply_shard_changes(
+        &self,
+        changes: &[Change],
+        shard_id: &str,
+        after: Option<String>,
+    ) -> Result<Counted, CountError> {
+        let mut pos = 0;
+        let mut applied = 0;
+        let mut after = after;
+        while pos < changes.len() {
+            let len = chunk_len(&changes[pos..], usize::MAX, itself);
+            let chunk = &changes[pos..pos + len];
+            let deltas = deltas(chunk);
+            let attempt = if deltas.is_empty() {
+                Ok(Attempt::NothingToCount)
+            } else {
+                let last = &chunk[len - 1].sequence;
+                match self.checkpoint_item(shard_id, after.as_deref(), last) {
+                    Ok(guard) => self.transact(guard, deltas).await,
+                    Err(e) => Err(e),
+                }
+            };
+            match attempt.map_err(|source| CountError::Store {
+                applied: pos,
+                source,
+            })? {
+                Attempt::Applied => {
+                    applied += chunk.iter().filter(|c| !is_neutral(c)).count();
+                    after = Some(chunk[len - 1].sequence.clone());
+                }
+                Attempt::NothingToCount => {}
+                Attempt::Guarded => return Err(CountError::CheckpointMoved),
+            }
+            pos += len;
+        }
+        Ok(Counted {
+            applied,
+            checkpoint: after,
+        })
+    }
+
+    /// Sets a record the poller cannot count aside: a `DLQ#` item in its shard's partition,
+    /// written in one transaction with the checkpoint moved past it (from `after`).
+    pub async fn set_aside(
+        &self,
+        shard_id: &str,
+        after: Option<&str>,
+        record: &Record,
+        reason: &str,
+    ) -> Result<(), CountError> {
+        let store = |source| CountError::Store { applied: 0, source };
+        let guard = self
+            .checkpoint_item(shard_id, after, record.sequence())
+            .map_err(store)?;
+        let letter = Put::builder()
+            .table_name(self.name())
+            .item(TABLE.partition_key, s(keys::shard_checkpoint_pk(shard_id)))
+            .item(TABLE.sort_key, s(keys::dead_letter_sk(record.sequence())))
+            .item("event_id", s(record.event_id()))
+            .item("sequence", s(record.sequence()))
+            .item("reason", s(reason))
+            .item("set_aside_at", AttributeValue::N(epoch_now().to_string()))
+            .build()
+            .map_err(build_error)
+            .map_err(store)?;
+        let items = vec![
+            TransactWriteItem::builder().put(guard).build(),
+            TransactWriteItem::builder().put(letter).build(),
         ];
+        match self.send_transaction(items).await.map_err(store)? {
+            Attempt::Guarded => Err(CountError::CheckpointMoved),
+            _ => Ok(()),
+        }
+    }
+
+    /// The shard's checkpoint at `sequence`, written only where it is still at `after`.
+    fn checkpoint_item(
+        &self,
+        shard_id: &str,
+        after: Option<&str>,
+        sequence: &str,
+    ) -> StoreResult<Put> {
+        let put = Put::builder()
+            .table_name(self.name())
+            .item(TABLE.partition_key, s(keys::shard_checkpoint_pk(shard_id)))
+            .item(TABLE.sort_key, s(keys::SHARD_CHECKPOINT_SK))
+            .item("sequence", s(sequence))
+            .expression_attribute_names("#seq", "sequence");
+        match after {
+            None => put.condition_expression("attribute_not_exists(#seq)"),
+            Some(after) => put
+                .condition_expression("#seq = :after")
+                .expression_attribute_values(":after", s(after)),
+        }
+        .build()
+        .map_err(build_error)
+    }
+
+    /// The guard item and the count updates, in one transaction.
+    async fn transact(&self, guard: Put, deltas: BTreeMap<&str, i64>) -> StoreResult<Attempt> {
+        let mut items = vec![TransactWriteItem::builder().put(guard).build()];
         for (partition, delta) in deltas {
             let update = Update::builder()
                 .table_name(self.name())
@@ -280,6 +511,10 @@ impl DynamoTable {
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
+        self.send_transaction(items).await
+    }
+
+    async fn send_transaction(&self, items: Vec<TransactWriteItem>) -> StoreResult<Attempt> {
         match self
             .client()
             .transact_write_items()
@@ -296,6 +531,15 @@ impl DynamoTable {
             Err(e) => Err(classify(e)),
         }
     }
+}
+
+fn itself(change: &Change) -> Option<&Change> {
+    Some(change)
+}
+
+/// A change that moves no count.
+fn is_neutral(change: &Change) -> bool {
+    change.old_partition == change.new_partition
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -318,48 +562,96 @@ fn guard_failed(err: &TransactWriteItemsError) -> bool {
 
 // ---- stream records, as Lambda delivers them and as the Streams API returns them ----
 
-/// The index partition an item image belongs to, if any.
-fn partition_of_json(image: Option<&serde_json::Value>) -> Option<String> {
-    let index = TABLE.indexes.first()?;
-    image?
-        .get(index.partition_key)?
-        .get("S")?
-        .as_str()
-        .map(str::to_owned)
+/// The kinds of change a stream record may carry.
+const EVENT_NAMES: [&str; 3] = ["INSERT", "MODIFY", "REMOVE"];
+
+/// The index partition in one image of a Lambda record: `Ok(None)` when there is no image or
+/// it is not indexed, `Err` when it cannot be read.
+fn partition_of_json(image: Option<&serde_json::Value>) -> Result<Option<String>, String> {
+    let Some(index) = TABLE.indexes.first() else {
+        return Ok(None);
+    };
+    let image = match image {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Object(map)) => map,
+        Some(_) => return Err("an item image that is not a map".into()),
+    };
+    match image.get(index.partition_key) {
+        None => Ok(None),
+        Some(value) => match value.as_object() {
+            Some(typed) if typed.len() == 1 => match typed.get("S") {
+                Some(serde_json::Value::String(p)) => Ok(Some(p.clone())),
+                _ => Err(format!("{} is not a string", index.partition_key)),
+            },
+            _ => Err(format!("{} is not a typed value", index.partition_key)),
+        },
+    }
 }
 
-impl Change {
-    /// One record of a Lambda DynamoDB stream event, read field by field: a record this code
-    /// does not understand is reported, never a reason to fail the batch.
-    pub fn from_lambda_record(record: &serde_json::Value) -> Option<Change> {
+impl Record {
+    /// One record of a Lambda DynamoDB stream event, read field by field: `None` when it has no
+    /// eventID or sequence number to name it by, a poison record when its content cannot be
+    /// read. Neither is a reason to fail the batch.
+    pub fn from_lambda(record: &serde_json::Value) -> Option<Record> {
         let event_id = record.get("eventID")?.as_str()?.to_owned();
         let body = record.get("dynamodb")?;
         let sequence = body.get("SequenceNumber")?.as_str()?.to_owned();
-        Some(Change {
-            event_id,
-            sequence,
-            old_partition: partition_of_json(body.get("OldImage")),
-            new_partition: partition_of_json(body.get("NewImage")),
+        let name = record.get("eventName").and_then(serde_json::Value::as_str);
+        let read = || -> Result<(Option<String>, Option<String>), String> {
+            if let Some(name) = name
+                && !EVENT_NAMES.contains(&name)
+            {
+                return Err(format!("unknown eventName {name}"));
+            }
+            Ok((
+                partition_of_json(body.get("OldImage"))?,
+                partition_of_json(body.get("NewImage"))?,
+            ))
+        };
+        Some(match read() {
+            Ok((old_partition, new_partition)) => Record::Change(Change {
+                event_id,
+                sequence,
+                old_partition,
+                new_partition,
+            }),
+            Err(reason) => Record::Poison {
+                event_id,
+                sequence,
+                reason,
+            },
         })
     }
 
-    /// One record from the DynamoDB Streams API.
-    pub fn from_stream_record(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<Change> {
+    /// One record from the DynamoDB Streams API, read as [`Record::from_lambda`] reads one.
+    pub fn from_stream(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<Record> {
         use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
-        let index = TABLE.indexes.first()?;
         let body = record.dynamodb()?;
+        let event_id = record.event_id()?.to_owned();
+        let sequence = body.sequence_number()?.to_owned();
+        let index = TABLE.indexes.first()?;
         let partition = |image: Option<&HashMap<String, StreamValue>>| match image
             .and_then(|i| i.get(index.partition_key))
         {
-            Some(StreamValue::S(p)) => Some(p.clone()),
-            _ => None,
+            None => Ok(None),
+            Some(StreamValue::S(p)) => Ok(Some(p.clone())),
+            Some(_) => Err(format!("{} is not a string", index.partition_key)),
         };
-        Some(Change {
-            event_id: record.event_id()?.to_owned(),
-            sequence: body.sequence_number()?.to_owned(),
-            old_partition: partition(body.old_image()),
-            new_partition: partition(body.new_image()),
-        })
+        Some(
+            match (partition(body.old_image()), partition(body.new_image())) {
+                (Ok(old_partition), Ok(new_partition)) => Record::Change(Change {
+                    event_id,
+                    sequence,
+                    old_partition,
+                    new_partition,
+                }),
+                (Err(reason), _) | (_, Err(reason)) => Record::Poison {
+                    event_id,
+                    sequence,
+                    reason,
+                },
+            },
+        )
     }
 }
 
@@ -400,11 +692,13 @@ mod tests {
         let changes: Vec<Change> = (0..250)
             .map(|i| change(&i.to_string(), None, Some(&format!("p{}", i % 120))))
             .collect();
-        assert_eq!(chunk_len(&changes), 99);
+        assert_eq!(chunk_len(&changes, usize::MAX, itself), 99);
+        assert_eq!(chunk_len(&changes, 50, itself), 50);
         let same: Vec<Change> = (0..250)
             .map(|i| change(&i.to_string(), None, Some("p")))
             .collect();
-        assert_eq!(chunk_len(&same), 250);
+        assert_eq!(chunk_len(&same, usize::MAX, itself), 250);
+        assert_eq!(chunk_len(&same, MAX_RUN_RECORDS, itself), 250);
     }
 
     #[test]
@@ -413,15 +707,60 @@ mod tests {
             "eventID": "e1", "eventName": "INSERT",
             "dynamodb": {"SequenceNumber": "100", "NewImage": {"GSI1PK": {"S": "P#a#N#x"}}}
         });
-        let c = Change::from_lambda_record(&record).unwrap();
-        assert_eq!(c.new_partition.as_deref(), Some("P#a#N#x"));
-        assert_eq!(c.old_partition, None);
+        let c = Record::from_lambda(&record).unwrap();
+        assert_eq!(
+            c.change().unwrap().new_partition.as_deref(),
+            Some("P#a#N#x")
+        );
+        assert_eq!(c.change().unwrap().old_partition, None);
         let removed = serde_json::json!({
             "eventID": "e2", "eventName": "REMOVE",
             "dynamodb": {"SequenceNumber": "101", "OldImage": {"GSI1PK": {"S": "P#a#N#x"}}}
         });
-        let c = Change::from_lambda_record(&removed).unwrap();
-        assert_eq!(c.old_partition.as_deref(), Some("P#a#N#x"));
-        assert!(Change::from_lambda_record(&serde_json::json!({"eventID": 3})).is_none());
+        let c = Record::from_lambda(&removed).unwrap();
+        assert_eq!(
+            c.change().unwrap().old_partition.as_deref(),
+            Some("P#a#N#x")
+        );
+        // Not indexed: a change that counts nothing.
+        let session = serde_json::json!({
+            "eventID": "e3", "eventName": "MODIFY",
+            "dynamodb": {"SequenceNumber": "102", "NewImage": {"PK": {"S": "p"}}}
+        });
+        let c = Record::from_lambda(&session).unwrap();
+        assert!(c.change().is_some_and(is_neutral));
+        // Nothing to name it by: left out.
+        assert!(Record::from_lambda(&serde_json::json!({"eventID": 3})).is_none());
+        assert!(Record::from_lambda(&serde_json::json!({"eventName": "INSERT"})).is_none());
+    }
+
+    #[test]
+    fn records_that_cannot_be_read_are_poison_not_silently_nothing() {
+        for (dynamodb, name) in [
+            (
+                serde_json::json!({"SequenceNumber": "1", "NewImage": {"GSI1PK": {"N": "7"}}}),
+                "INSERT",
+            ),
+            (
+                serde_json::json!({"SequenceNumber": "1", "OldImage": {"GSI1PK": "x"}}),
+                "REMOVE",
+            ),
+            (
+                serde_json::json!({"SequenceNumber": "1", "NewImage": ["not", "a", "map"]}),
+                "INSERT",
+            ),
+            (
+                serde_json::json!({"SequenceNumber": "1", "NewImage": {"GSI1PK": {"S": "p"}}}),
+                "TRUNCATE",
+            ),
+        ] {
+            let record =
+                serde_json::json!({"eventID": "e", "eventName": name, "dynamodb": dynamodb});
+            let read = Record::from_lambda(&record).unwrap();
+            assert!(
+                matches!(&read, Record::Poison { event_id, sequence, .. } if event_id == "e" && sequence == "1"),
+                "{record}: {read:?}"
+            );
+        }
     }
 }

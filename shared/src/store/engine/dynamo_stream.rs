@@ -2,7 +2,17 @@
 //! (`dynamo_counts`), for `atrack serve --store dynamodb` and the tests. On AWS the `count`
 //! function does this job instead, fed by Lambda; run one or the other against a table, not
 //! both (their batches are guarded differently, so together they could count a record twice).
+//!
+//! A shard is read until its iterator ends (a closed shard) or, for an open shard, until
+//! [`MAX_EMPTY_PAGES`] pages in a row came back empty: DynamoDB Streams may answer an empty page
+//! in the middle of a shard, with more records after it. Where an open shard's poll stopped is
+//! kept, so the next poll goes on from there rather than through the same empty stretch again.
+//! A record the poller cannot read, or that storage refuses to count on its own
+//! [`MAX_ATTEMPTS`] times in a row, is logged and set aside in a `DLQ#` item of its shard
+//! (`keys::dead_letter_sk`), and the shard moves past it: it never holds the shard up.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
@@ -19,19 +29,26 @@ use aws_smithy_types::byte_stream::ByteStream;
 use tokio::sync::{OnceCell, watch};
 
 use super::dynamo::{DynamoTable, classify};
-use super::dynamo_counts::{Change, CountError, Guard};
+use super::dynamo_counts::{Change, CountError, Record};
 use crate::store::item::get_s;
 use crate::store::keys;
 use crate::store::table::{Key, StoreError, StoreResult};
 
 /// Records per GetRecords call (the API's maximum).
 const RECORDS_PER_READ: i32 = 1000;
+/// Empty pages in a row after which an open shard counts as read to its end for this poll.
+pub const MAX_EMPTY_PAGES: usize = 5;
+/// Tries at counting a record alone that storage refuses before it is set aside.
+pub const MAX_ATTEMPTS: usize = 3;
 
 /// Polls one table's stream and keeps its index counts.
 pub struct StreamPoller {
     table: DynamoTable,
     streams: StreamsClient,
     stream_arn: OnceCell<String>,
+    /// Where the last poll of each open shard stopped: the checkpoint then, and the iterator
+    /// past the records it read.
+    resume: Mutex<HashMap<String, (Option<String>, String)>>,
 }
 
 impl StreamPoller {
@@ -40,6 +57,7 @@ impl StreamPoller {
             table,
             streams,
             stream_arn: OnceCell::new(),
+            resume: Mutex::new(HashMap::new()),
         }
     }
 
@@ -117,66 +135,243 @@ impl StreamPoller {
             .map(str::to_owned))
     }
 
+    /// An iterator from the shard's checkpoint `after` (from its start when `None`).
+    async fn iterator_at(
+        &self,
+        arn: &str,
+        shard_id: &str,
+        after: Option<&str>,
+    ) -> StoreResult<Option<String>> {
+        let request = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(shard_id);
+        let request = match after {
+            Some(seq) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(seq),
+            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        };
+        Ok(request
+            .send()
+            .await
+            .map_err(classify)?
+            .shard_iterator()
+            .map(str::to_owned))
+    }
+
+    fn resume_point(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<String>, String)>> {
+        self.resume.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Counts one shard from its checkpoint to its current end.
     async fn drain_shard(&self, arn: &str, shard_id: &str) -> StoreResult<usize> {
         // A moved checkpoint means another poller got there first: start again from it.
         'restart: for _ in 0..3 {
             let mut after = self.checkpoint(shard_id).await?;
-            let request = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(arn)
-                .shard_id(shard_id);
-            let request = match &after {
-                Some(seq) => request
-                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                    .sequence_number(seq),
-                None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            // Go on where the last poll stopped, unless the checkpoint moved since.
+            let saved = self
+                .resume_point()
+                .remove(shard_id)
+                .filter(|(at, _)| *at == after)
+                .map(|(_, iterator)| iterator);
+            let mut from_checkpoint = saved.is_none();
+            let mut iterator = match saved {
+                Some(iterator) => Some(iterator),
+                None => self.iterator_at(arn, shard_id, after.as_deref()).await?,
             };
-            let mut iterator = request
-                .send()
-                .await
-                .map_err(classify)?
-                .shard_iterator()
-                .map(str::to_owned);
             let mut counted = 0;
+            let mut empty = 0;
             while let Some(current) = iterator.take() {
-                let output = self
+                let output = match self
                     .streams
                     .get_records()
                     .shard_iterator(current)
                     .limit(RECORDS_PER_READ)
                     .send()
                     .await
-                    .map_err(classify)?;
-                let changes: Vec<Change> = output
+                {
+                    Ok(output) => output,
+                    // A kept iterator may have expired (after 15 minutes): start from the
+                    // checkpoint instead.
+                    Err(_) if !from_checkpoint => {
+                        from_checkpoint = true;
+                        iterator = self.iterator_at(arn, shard_id, after.as_deref()).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(classify(e)),
+                };
+                let next = output.next_shard_iterator().map(str::to_owned);
+                if output.records().is_empty() {
+                    // The end of a closed shard (no next iterator), the end so far of an open
+                    // one, or a stretch without records in either: read on, a few pages.
+                    empty += 1;
+                    if empty >= MAX_EMPTY_PAGES {
+                        if let Some(next) = next {
+                            self.resume_point()
+                                .insert(shard_id.to_owned(), (after.clone(), next));
+                        }
+                        break;
+                    }
+                    iterator = next;
+                    continue;
+                }
+                empty = 0;
+                let records: Vec<Record> = output
                     .records()
                     .iter()
-                    .filter_map(Change::from_stream_record)
+                    .filter_map(|record| {
+                        let read = Record::from_stream(record);
+                        if read.is_none() {
+                            tracing::warn!(
+                                shard_id,
+                                "stream record without eventID or sequence number; skipped"
+                            );
+                        }
+                        read
+                    })
                     .collect();
-                if changes.is_empty() {
-                    // Caught up with an open shard, or at the end of a closed one.
-                    break;
-                }
-                let guard = Guard::Shard {
-                    shard_id: shard_id.to_owned(),
-                    after: after.clone(),
-                };
-                match self.table.apply_changes(&changes, guard).await {
-                    Ok(done) => {
-                        counted += done.applied;
-                        after = done.checkpoint;
-                    }
+                match self.count_page(shard_id, &mut after, &records).await {
+                    Ok(n) => counted += n,
                     Err(CountError::CheckpointMoved) => continue 'restart,
                     Err(CountError::Store { source, .. }) => return Err(source),
                 }
-                iterator = output.next_shard_iterator().map(str::to_owned);
+                iterator = next;
             }
             return Ok(counted);
         }
         Err(StoreError::Unavailable(
             "the shard checkpoint kept moving under another poller".into(),
         ))
+    }
+
+    /// Counts a page of a shard's records from its checkpoint `after`, which it advances;
+    /// records that cannot be read are set aside.
+    async fn count_page(
+        &self,
+        shard_id: &str,
+        after: &mut Option<String>,
+        records: &[Record],
+    ) -> Result<usize, CountError> {
+        let mut counted = 0;
+        let mut pos = 0;
+        while pos < records.len() {
+            let readable = records[pos..]
+                .iter()
+                .position(|r| r.change().is_none())
+                .map_or(records.len(), |i| pos + i);
+            if readable > pos {
+                let changes: Vec<Change> = records[pos..readable]
+                    .iter()
+                    .filter_map(|r| r.change().cloned())
+                    .collect();
+                counted += self.count_changes(shard_id, after, &changes).await?;
+                pos = readable;
+            }
+            if let Some(poison @ Record::Poison { reason, .. }) = records.get(pos) {
+                self.set_aside(shard_id, after, poison, reason).await?;
+                pos += 1;
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Counts changes from the checkpoint `after`, which it advances. When storage refuses
+    /// them (not merely unavailable), they are counted one at a time, and one refused
+    /// [`MAX_ATTEMPTS`] times in a row is set aside.
+    async fn count_changes(
+        &self,
+        shard_id: &str,
+        after: &mut Option<String>,
+        changes: &[Change],
+    ) -> Result<usize, CountError> {
+        match self
+            .table
+            .apply_shard_changes(changes, shard_id, after.clone())
+            .await
+        {
+            Ok(done) => {
+                *after = done.checkpoint;
+                return Ok(done.applied);
+            }
+            Err(CountError::Store {
+                source: StoreError::Unavailable(e),
+                applied,
+            }) => {
+                return Err(CountError::Store {
+                    applied,
+                    source: StoreError::Unavailable(e),
+                });
+            }
+            Err(CountError::CheckpointMoved) => return Err(CountError::CheckpointMoved),
+            Err(CountError::Store { source, .. }) => tracing::warn!(
+                shard_id,
+                error = &source as &dyn std::error::Error,
+                "storage refused a run of stream records; counting them one at a time"
+            ),
+        }
+        // Part of the run may be counted: go on from the checkpoint.
+        let store = |source| CountError::Store { applied: 0, source };
+        *after = self.checkpoint(shard_id).await.map_err(store)?;
+        let start = after
+            .as_ref()
+            .and_then(|at| changes.iter().position(|c| c.sequence == *at))
+            .map_or(0, |i| i + 1);
+        let mut counted = 0;
+        for change in &changes[start..] {
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let one = std::slice::from_ref(change);
+                match self
+                    .table
+                    .apply_shard_changes(one, shard_id, after.clone())
+                    .await
+                {
+                    Ok(done) => {
+                        *after = done.checkpoint;
+                        counted += done.applied;
+                        break;
+                    }
+                    Err(CountError::Store { source, .. })
+                        if !matches!(source, StoreError::Unavailable(_))
+                            && attempts >= MAX_ATTEMPTS =>
+                    {
+                        let record = Record::Change(change.clone());
+                        self.set_aside(shard_id, after, &record, &source.to_string())
+                            .await?;
+                        break;
+                    }
+                    Err(CountError::Store { source, .. })
+                        if !matches!(source, StoreError::Unavailable(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Logs a record and sets it aside, moving the checkpoint `after` past it.
+    async fn set_aside(
+        &self,
+        shard_id: &str,
+        after: &mut Option<String>,
+        record: &Record,
+        reason: &str,
+    ) -> Result<(), CountError> {
+        tracing::error!(
+            shard_id,
+            sequence = record.sequence(),
+            event_id = record.event_id(),
+            reason,
+            "stream record cannot be counted; set aside"
+        );
+        self.table
+            .set_aside(shard_id, after.as_deref(), record, reason)
+            .await?;
+        *after = Some(record.sequence().to_owned());
+        Ok(())
     }
 
     /// Polls every `every` until `shutdown` turns true; failures are logged and retried.
@@ -201,13 +396,35 @@ impl StreamPoller {
 /// whatever the stand-in's spelling of an empty map (see [`EmptyMapFix`]).
 pub fn streams_client(aws: &aws_config::SdkConfig) -> StreamsClient {
     let mut config = aws_sdk_dynamodbstreams::config::Builder::from(aws);
-    let local = std::env::var("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")
-        .is_ok_and(|endpoint| endpoint.starts_with("http://"));
-    if local {
-        let http = aws_smithy_http_client::Builder::new().build_http();
-        config = config.http_client(SharedHttpClient::new(EmptyMapFix(http)));
+    if let Some(http) = local_http_client() {
+        config = config.http_client(http);
     }
     StreamsClient::from_conf(config.build())
+}
+
+/// As [`streams_client`], with every request passing through the client `wrap` makes of the
+/// one it would use: for tests that stand in front of the Streams API.
+pub fn streams_client_through(
+    aws: &aws_config::SdkConfig,
+    wrap: impl FnOnce(SharedHttpClient) -> SharedHttpClient,
+) -> StreamsClient {
+    let inner = local_http_client()
+        .or_else(|| aws.http_client())
+        .unwrap_or_else(|| {
+            SharedHttpClient::new(aws_smithy_http_client::Builder::new().build_http())
+        });
+    let config = aws_sdk_dynamodbstreams::config::Builder::from(aws).http_client(wrap(inner));
+    StreamsClient::from_conf(config.build())
+}
+
+/// Against a local stand-in (a plain `http://` endpoint), a client that mends its records.
+fn local_http_client() -> Option<SharedHttpClient> {
+    let local = std::env::var("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")
+        .is_ok_and(|endpoint| endpoint.starts_with("http://"));
+    local.then(|| {
+        let http = aws_smithy_http_client::Builder::new().build_http();
+        SharedHttpClient::new(EmptyMapFix(http))
+    })
 }
 
 /// DynamoDB Local writes an empty map attribute in a stream record as `{}` instead of
