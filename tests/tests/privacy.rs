@@ -1,6 +1,14 @@
 //! Per-project privacy settings through the HTTP API: IP anonymization after the GeoIP lookup
-//! and before storage, and retention through the TTL attribute (DynamoDB TTL on AWS, the
-//! embedded engine's sweeper locally).
+//! and before storage (inline, and for a queued init through the embedded worker and through
+//! SQS), and retention through the TTL attribute (DynamoDB TTL on AWS, the embedded engine's
+//! sweeper locally).
+//!
+//! Everything runs on both engines except the sweeper, which only the embedded engine has: on
+//! DynamoDB, deleting expired items is the TTL's job, done by AWS days later. What the code
+//! does on DynamoDB for retention is checked on both engines here: every item is stamped with
+//! its `expires_at`, and reads leave expired items out until they are deleted. That TTL
+//! removals reach event/show's totals is the `count` function's job, checked with stream
+//! batches in counts.rs.
 
 use std::sync::Arc;
 
@@ -11,14 +19,20 @@ use atrack_shared::store::item::{Item, get_i64, get_s};
 use atrack_shared::store::keys::{self, SK, TTL_ATTR};
 use atrack_shared::store::repo::Project;
 use atrack_shared::store::table::{Query, SortRange, Table};
-use atrack_tests::{Engine, Enrichment, ServerOptions, TestServer, assert_error, on_both_engines};
+use atrack_shared::worker::process_sqs_batch;
+use atrack_tests::{
+    Engine, Enrichment, ServerOptions, TestServer, assert_error, new_queue, on_both_engines,
+    sqs_client,
+};
+use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 on_both_engines!(
     an_anonymizing_project_stores_no_full_address,
     retention_stamps_every_item_with_an_expiry,
-    expired_items_are_hidden_before_they_are_deleted
+    expired_items_are_hidden_before_they_are_deleted,
+    a_queued_init_is_enriched_from_the_lookup_made_before_storage,
 );
 
 const FULL_V4: &str = "50.89.98.90";
@@ -183,7 +197,8 @@ async fn expired_items_are_hidden_before_they_are_deleted(engine: Engine) {
 }
 
 /// The embedded engine's sweeper deletes what retention expired, with its index entries and
-/// counts; DynamoDB's TTL does the same on AWS (and its removals reach the count function).
+/// counts. Embedded only: DynamoDB has no sweeper, its TTL does this on AWS (see the module
+/// docs for what covers DynamoDB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_deletes_expired_items_and_their_counts() {
     let start = Timestamp::parse_rfc3339("2026-11-25T10:00:00Z").unwrap();
@@ -224,36 +239,105 @@ async fn the_sweeper_deletes_expired_items_and_their_counts() {
     assert_eq!(server.session(&lasting).await["session"]["uuid"], lasting);
 }
 
-/// A queued init is enriched later, from what was stored: the lookup of the full address made
-/// at init time, never the full address itself.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queued_init_is_enriched_from_the_lookup_made_before_storage() {
-    let mut options = ServerOptions::new(Engine::Embedded);
-    options.geo = true;
-    options.enrichment = Enrichment::EmbeddedWorker;
-    let server = TestServer::start(options).await;
-    set(
-        &server,
-        ProjectSettings {
-            anonymize_ip: true,
-            retention_days: None,
-        },
-    )
-    .await;
-    let uuid = Uuid::new_v4().to_string();
-    let answer = server.public("/init", &init_body(&uuid)).await;
-    assert_eq!(answer.body["queued"], true, "{}", answer.body);
-    let mut session = Value::Null;
-    for _ in 0..100 {
-        session = server.session(&uuid).await["session"].clone();
-        if session["ip_data"]["ip"].is_string() {
-            break;
+/// Receives every message waiting on an SQS queue of the moto server.
+async fn drain(client: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut messages = Vec::new();
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive from moto");
+        if received.messages().is_empty() {
+            return messages;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        messages.extend(received.messages().iter().cloned());
     }
-    assert_eq!(session["ip_data"]["ip"], "50.89.98.0", "{session}");
-    assert_eq!(
-        session["ip_data"]["city"]["location"]["time_zone"],
-        "America/New_York"
-    );
+}
+
+/// The event Lambda hands the enrich function for these messages, in its wire format.
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:atrack-enrich",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({"Records": records})).expect("an SQS event")
+}
+
+/// A queued init is enriched later, from what was stored: the lookup of the full address made
+/// at init time, never the full address itself. Through both queues: the embedded worker (as
+/// `atrack serve` runs it, over either store) and SQS feeding the enrich handler (as on AWS).
+async fn a_queued_init_is_enriched_from_the_lookup_made_before_storage(engine: Engine) {
+    let sqs = sqs_client().await;
+    let url = new_queue(&sqs).await;
+    for enrichment in [Enrichment::EmbeddedWorker, Enrichment::Sqs(url.clone())] {
+        let mut options = ServerOptions::new(engine);
+        options.geo = true;
+        options.enrichment = enrichment.clone();
+        let server = TestServer::start(options).await;
+        set(
+            &server,
+            ProjectSettings {
+                anonymize_ip: true,
+                retention_days: None,
+            },
+        )
+        .await;
+        let uuid = Uuid::new_v4().to_string();
+        let answer = server.public("/init", &init_body(&uuid)).await;
+        assert_eq!(
+            answer.body["queued"], true,
+            "{enrichment:?}: {}",
+            answer.body
+        );
+
+        if matches!(enrichment, Enrichment::Sqs(_)) {
+            // Until the job runs, what is stored already holds no full address.
+            let stored = format!("{:?}", session_items(server.table(), &uuid).await);
+            assert!(!stored.contains(FULL_V4), "{enrichment:?}: {stored}");
+            let messages = drain(&sqs, &url).await;
+            assert_eq!(messages.len(), 1, "{enrichment:?}: one job");
+            let job = messages[0].body().unwrap_or_default();
+            assert!(!job.contains(FULL_V4), "the job carries no address: {job}");
+            let response = process_sqs_batch(&server.app, sqs_event(&messages)).await;
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "{enrichment:?}: {:?}",
+                response.batch_item_failures
+            );
+        }
+        let mut session = Value::Null;
+        for _ in 0..100 {
+            session = server.session(&uuid).await["session"].clone();
+            if session["ip_data"]["ip"].is_string() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            session["ip_data"]["ip"], "50.89.98.0",
+            "{enrichment:?}: {session}"
+        );
+        assert_eq!(session["ip_address"], "50.89.98.0", "{enrichment:?}");
+        assert_eq!(
+            session["ip_data"]["city"]["location"]["time_zone"], "America/New_York",
+            "{enrichment:?}: the lookup saw the full address"
+        );
+        let stored = format!("{:?}", session_items(server.table(), &uuid).await);
+        assert!(!stored.contains(FULL_V4), "{enrichment:?}: {stored}");
+    }
 }
