@@ -85,7 +85,16 @@ pub async fn local_aws(endpoint_var: &str) -> aws_config::SdkConfig {
     let credentials =
         aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests");
     let base = atrack_shared::aws::load_config().await;
+    // DynamoDB Local is one JVM on a machine that is also compiling and running every other
+    // test: it can take longer than production's 2 s per attempt (a bound that exists to
+    // answer 503 inside a Lambda's timeout). A slow answer here is not the failure under test.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .operation_timeout(std::time::Duration::from_secs(20))
+        .build();
     base.into_builder()
+        .timeout_config(timeouts)
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             credentials,
         ))

@@ -12,7 +12,6 @@
 //! | shard cursor  | `SHARD#<shard id>`      | `POS`                              |                                                     |
 //! | set aside     | `SHARD#<shard id>`      | `DLQ#<sequence number>`            |                                                     |
 //! | id sequence   | `SEQ`                   | `SEQ`                              |                                                     |
-//! | server secret | `META`                  | `SECRET`                           |                                                     |
 //!
 //! `~` sorts after `EV#`, so one descending query on a session's partition bounded below by
 //! `EV#` returns the session item followed by its newest events: session/show is one request.
