@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use atrack_shared::clock::SystemClock;
-use atrack_shared::store::AnyTable;
-use atrack_shared::store::repo::{
-    KeyPair, KeyRecord, KeyRegistration, Project, Repo, Scope, hash_key,
+use atrack_shared::domain::project::{
+    KeyPair, KeyRecord, KeyRegistration, Project, Scope, hash_key,
 };
+use atrack_shared::domain::time::SystemClock;
+use atrack_shared::store::AnyTable;
+use atrack_shared::store::repo::Repo;
 use clap::Subcommand;
 
 use crate::store_args::StoreArgs;

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use atrack_shared::clock::SystemClock;
-use atrack_shared::settings::{MAX_RETENTION_DAYS, ProjectSettings};
-use atrack_shared::store::repo::{Project, Repo};
+use atrack_shared::domain::project::Project;
+use atrack_shared::domain::settings::{MAX_RETENTION_DAYS, ProjectSettings};
+use atrack_shared::domain::time::SystemClock;
+use atrack_shared::store::repo::Repo;
 use clap::Subcommand;
 
 use crate::store_args::StoreArgs;

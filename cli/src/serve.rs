@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atrack_shared::App;
-use atrack_shared::clock::SystemClock;
-use atrack_shared::config::Config;
+use atrack_shared::domain::project::{KeyRegistration, Project, Scope};
+use atrack_shared::domain::time::SystemClock;
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
 use atrack_shared::queue::AnyQueue;
 use atrack_shared::queue::embedded::EmbeddedQueue;
 use atrack_shared::queue::sqs::SqsQueue;
+use atrack_shared::runtime::config::Config;
 use atrack_shared::store::AnyTable;
-use atrack_shared::store::engine::dynamo_stream::{StreamPoller, streams_client};
-use atrack_shared::store::repo::{KeyRegistration, Project, Scope};
+use atrack_shared::streams::poller::{StreamPoller, streams_client};
 use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -81,7 +81,7 @@ fn cursor_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("cursor-secret");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let text = text.trim();
-        if text.len() >= atrack_shared::config::MIN_CURSOR_SECRET_BYTES {
+        if text.len() >= atrack_shared::runtime::config::MIN_CURSOR_SECRET_BYTES {
             return Ok(text.to_owned());
         }
     }
@@ -220,14 +220,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     config.trust_forwarded_for |= args.trust_forwarded_for;
     config.trusted_proxies = usize::from(args.trusted_proxies);
-    atrack_shared::telemetry::init(config.log_format == "json");
+    atrack_shared::runtime::telemetry::init(config.log_format == "json");
 
     let table = args.store.open().await?;
     let geo = open_geo(&args).await;
     let embedded_queue = EmbeddedQueue::new(table.clone());
     let queue = match &args.queue_url {
         Some(url) => {
-            let aws = atrack_shared::aws::load_config().await;
+            let aws = atrack_shared::runtime::aws::load_config().await;
             AnyQueue::Sqs(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url))
         }
         None => AnyQueue::Embedded(embedded_queue.clone()),
@@ -255,7 +255,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let queue = embedded_queue.clone();
         let stop = stop_rx.clone();
         background.push(tokio::spawn(async move {
-            atrack_shared::worker::run_embedded(&app, &queue, stop).await;
+            atrack_shared::runtime::worker::run_embedded(&app, &queue, stop).await;
         }));
     }
     match app.store.table() {
@@ -263,11 +263,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let table = table.clone();
             let stop = stop_rx.clone();
             background.push(tokio::spawn(async move {
-                atrack_shared::worker::run_sweeper(&table, SWEEP_EVERY, stop).await;
+                atrack_shared::runtime::worker::run_sweeper(&table, SWEEP_EVERY, stop).await;
             }));
         }
         AnyTable::Dynamo(table) if args.count_from_stream => {
-            let aws = atrack_shared::aws::load_config().await;
+            let aws = atrack_shared::runtime::aws::load_config().await;
             let poller = StreamPoller::new(table.clone(), streams_client(&aws));
             let stop = stop_rx.clone();
             background.push(tokio::spawn(async move {
@@ -279,8 +279,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
              pass --count-from-stream to run it in this process instead"
         ),
     }
-    let router = atrack_shared::server::app_router(app.clone(), &args.cors_origin)?;
-    atrack_shared::server::run(listener, router, shutdown_signal()).await?;
+    let router = atrack_shared::runtime::server::app_router(app.clone(), &args.cors_origin)?;
+    atrack_shared::runtime::server::run(listener, router, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     for task in background {
         let _ = task.await;

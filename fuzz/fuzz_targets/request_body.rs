@@ -6,15 +6,15 @@
 //! in range.
 #![no_main]
 
-use atrack_shared::api::envelope::error_response;
-use atrack_shared::clock::Timestamp;
+use atrack_shared::http::envelope::error_response;
+use atrack_shared::domain::time::Timestamp;
 use atrack_shared::error::Error;
-use atrack_shared::model::requests::{
+use atrack_shared::http::requests::{
     AttributesRequest, EventRequest, EventShowRequest, InitRequest, SessionShowRequest,
     parse_body,
 };
 use atrack_shared::store::item::Attr;
-use atrack_shared::validate::{Attributes, EventId, Limits, SessionUuid};
+use atrack_shared::domain::values::{Attributes, EventId, Limits, SessionUuid};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

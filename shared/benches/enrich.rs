@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use atrack_shared::clock::Timestamp;
+use atrack_shared::domain::time::Timestamp;
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::device;
 use atrack_shared::enrich::geo::Geo;

@@ -1,31 +1,29 @@
 //! atrack-shared: everything behind the A-TRACK compatible API, with no entry points of its own.
+//! Dependencies point down: `http` → `service` → `store` / `enrich` / `queue` → `domain`.
 //!
-//! - `model`: request decoding and the reference's response shapes
-//! - `validate`: limits and parse-don't-validate newtypes
-//! - `enrich`: URL attribution, device (woothee), GeoIP
-//! - `store`: the single-table layout, the `Table` contract, the repository, both engines
+//! - `domain`: plain types and rules, no I/O: projects and keys, privacy settings, the
+//!   parse-don't-validate values (UUIDs, names, attributes, limits), time
+//! - `service`: the operations (enrichment, key and settings lookups) over the App built once
+//!   per cold start; routes, workers and stream consumers call these
+//! - `http`: the router, auth, client info, request decoding, the error envelope; `native/` has
+//!   one module per A-TRACK endpoint, `compat/` the doors for other vendors' clients
+//! - `enrich`: URL attribution, referrers, device (woothee), GeoIP
+//! - `store`: the single-table layout, the `Table` contract, the repository by aggregate, both
+//!   engines
+//! - `streams`: the DynamoDB stream consumer (index counts) and its local poller
 //! - `queue`: enrichment jobs on SQS or the embedded durable queue
-//! - `settings`: per-project IP anonymization and retention
-//! - `api`: one module per endpoint, auth, the error envelope, the router
-//! - `app`: the App built once per cold start; `lambda` and `server` run it
+//! - `runtime`: configuration, telemetry, AWS clients, the Lambda and server entry points and
+//!   the background workers
 
-pub mod api;
-pub mod app;
-pub mod aws;
-pub mod clock;
-pub mod config;
+pub mod domain;
 pub mod enrich;
 pub mod error;
-pub mod lambda;
-pub mod model;
+pub mod http;
 pub mod queue;
-pub mod server;
-pub mod settings;
+pub mod runtime;
+pub mod service;
 pub mod store;
-pub mod telemetry;
-pub mod ttl_cache;
-pub mod validate;
-pub mod worker;
+pub mod streams;
 
-pub use app::{App, SharedApp};
 pub use error::{Error, FieldError};
+pub use service::{App, SharedApp};

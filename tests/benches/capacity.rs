@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use atrack_shared::store::engine::capacity::{CapacityMeter, Units};
+use atrack_shared::store::engine::dynamo::capacity::{CapacityMeter, Units};
 use atrack_tests::{Engine, ServerOptions, TestServer};
 use serde_json::{Value, json};
 use uuid::Uuid;

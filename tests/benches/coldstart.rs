@@ -13,8 +13,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atrack_shared::clock::SystemClock;
-use atrack_shared::store::repo::{Project, Repo, Scope};
+use atrack_shared::domain::project::{Project, Scope};
+use atrack_shared::domain::time::SystemClock;
+use atrack_shared::store::repo::Repo;
 use atrack_tests::{Engine, geoip_dir, new_queue, open_table, sqs_client};
 use axum::Router;
 use axum::extract::{Path, State};

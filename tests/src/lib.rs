@@ -10,19 +10,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use atrack_shared::App;
-use atrack_shared::clock::{SharedClock, SystemClock};
-use atrack_shared::config::Config;
+use atrack_shared::domain::project::{Project, Scope};
+use atrack_shared::domain::time::{SharedClock, SystemClock};
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
 use atrack_shared::queue::AnyQueue;
 use atrack_shared::queue::embedded::EmbeddedQueue;
 use atrack_shared::queue::sqs::SqsQueue;
+use atrack_shared::runtime::config::Config;
 use atrack_shared::store::AnyTable;
-use atrack_shared::store::engine::capacity::CapacityMeter;
 use atrack_shared::store::engine::dynamo::DynamoTable;
-use atrack_shared::store::engine::dynamo_stream::{StreamPoller, streams_client};
+use atrack_shared::store::engine::dynamo::capacity::CapacityMeter;
 use atrack_shared::store::engine::embedded::EmbeddedTable;
-use atrack_shared::store::repo::{Project, Scope};
+use atrack_shared::streams::poller::{StreamPoller, streams_client};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -84,7 +84,7 @@ pub async fn local_aws(endpoint_var: &str) -> aws_config::SdkConfig {
     // here too so a developer who exported only the endpoint is not sent to a credential chain.
     let credentials =
         aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests");
-    let base = atrack_shared::aws::load_config().await;
+    let base = atrack_shared::runtime::aws::load_config().await;
     // DynamoDB Local is one JVM on a machine that is also compiling and running every other
     // test: it can take longer than production's 2 s per attempt (a bound that exists to
     // answer 503 inside a Lambda's timeout). A slow answer here is not the failure under test.
@@ -330,7 +330,7 @@ impl TestServer {
         if options.enrichment == Enrichment::EmbeddedWorker {
             let app = app.clone();
             tokio::spawn(async move {
-                atrack_shared::worker::run_embedded(&app, &embedded_queue, stop_rx).await;
+                atrack_shared::runtime::worker::run_embedded(&app, &embedded_queue, stop_rx).await;
             });
         }
 
@@ -338,14 +338,14 @@ impl TestServer {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let router = atrack_shared::server::app_router(app.clone(), &options.cors_origins)
+        let router = atrack_shared::runtime::server::app_router(app.clone(), &options.cors_origins)
             .expect("router (are the CORS origins valid header values?)");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            atrack_shared::server::run(listener, router, shutdown)
+            atrack_shared::runtime::server::run(listener, router, shutdown)
                 .await
                 .expect("server");
         });

@@ -2,10 +2,10 @@
 //! brackets, as a forwarding list, or not an address at all), through the HTTP API on both
 //! engines: with IP anonymization on, no uncut address is ever stored, whatever its shape.
 
-use atrack_shared::settings::ProjectSettings;
+use atrack_shared::domain::project::Project;
+use atrack_shared::domain::settings::ProjectSettings;
 use atrack_shared::store::item::get_s;
 use atrack_shared::store::keys::{self, SK};
-use atrack_shared::store::repo::Project;
 use atrack_shared::store::table::{Query, SortRange, Table};
 use atrack_tests::{Engine, ServerOptions, TestServer, on_both_engines};
 use serde_json::json;

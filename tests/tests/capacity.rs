@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use atrack_shared::store::engine::capacity::CapacityMeter;
+use atrack_shared::store::engine::dynamo::capacity::CapacityMeter;
 use atrack_tests::{Engine, ServerOptions, TestServer};
 use serde_json::json;
 use uuid::Uuid;

@@ -5,19 +5,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use atrack_shared::clock::{Clock, ManualClock, Timestamp};
-use atrack_shared::model::requests::Sort;
-use atrack_shared::settings::ProjectSettings;
+use atrack_shared::domain::project::{KeyRegistration, Project, Scope};
+use atrack_shared::domain::settings::ProjectSettings;
+use atrack_shared::domain::time::{Clock, ManualClock, Timestamp};
+use atrack_shared::domain::values::Sort;
+use atrack_shared::domain::values::{Attributes, EventId, EventName, Limits, SessionUuid};
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
 use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
-use atrack_shared::store::repo::{
-    InitWrite, KeyRegistration, ListError, NewEvent, Project, Repo, SESSION_EVENTS_LIMIT, Scope,
-};
+use atrack_shared::store::repo::{InitWrite, ListError, NewEvent, Repo, SESSION_EVENTS_LIMIT};
 use atrack_shared::store::table::{
     Condition, Key, Query, SortRange, StoreError, Table, Update, UpdateOp, Write,
 };
-use atrack_shared::validate::{Attributes, EventId, EventName, Limits, SessionUuid};
 use atrack_tests::{Engine, TestTable, on_both_engines, open_table};
 use serde_json::json;
 
@@ -1280,7 +1279,7 @@ async fn keys_resolve_by_hash_and_can_be_revoked(engine: Engine) {
     let (repo, _) = repo_at(table);
     let pair = repo.create_key_pair(&project("shop")).await.unwrap();
     assert_ne!(pair.public_key, pair.secret_key);
-    let hash = atrack_shared::store::repo::hash_key;
+    let hash = atrack_shared::domain::project::hash_key;
     let public = repo
         .find_key_by_hash(&hash(&pair.public_key))
         .await
@@ -1338,7 +1337,7 @@ async fn keys_resolve_by_hash_and_can_be_revoked(engine: Engine) {
 async fn registering_a_key_says_whether_it_is_new_already_there_taken_or_revoked(engine: Engine) {
     let TestTable { table, .. } = open_table(engine).await;
     let (repo, _) = repo_at(table);
-    let hash = atrack_shared::store::repo::hash_key;
+    let hash = atrack_shared::domain::project::hash_key;
     let (shop, blog) = (project("shop"), project("blog"));
     assert_eq!(
         repo.register_key(&shop, Scope::Public, "pk_given")

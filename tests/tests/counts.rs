@@ -7,15 +7,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use atrack_shared::runtime::worker::process_stream_batch;
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::engine::dynamo::DynamoTable;
-use atrack_shared::store::engine::dynamo_stream::{
-    MAX_EMPTY_PAGES, StreamPoller, streams_client_through,
-};
 use atrack_shared::store::item::{Attr, Item};
 use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use atrack_shared::store::table::Table;
-use atrack_shared::worker::process_stream_batch;
+use atrack_shared::streams::poller::{MAX_EMPTY_PAGES, StreamPoller, streams_client_through};
 use atrack_tests::{Engine, local_aws, open_table};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,

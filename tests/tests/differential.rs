@@ -42,7 +42,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use atrack_shared::clock::{Clock, SystemClock, Timestamp};
+use atrack_shared::domain::time::{Clock, SystemClock, Timestamp};
 use atrack_tests::{Engine, PUBLIC_KEY, SECRET_KEY, ServerOptions, TestServer};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;

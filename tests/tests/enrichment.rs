@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use atrack_shared::clock::{ManualClock, Timestamp};
+use atrack_shared::domain::time::{ManualClock, Timestamp};
 use atrack_shared::queue::embedded::EmbeddedQueue;
+use atrack_shared::runtime::worker::process_sqs_batch;
 use atrack_shared::store::item::{Attr, get_i64};
 use atrack_shared::store::keys;
 use atrack_shared::store::table::{Key, Table};
-use atrack_shared::worker::process_sqs_batch;
 use atrack_tests::{
     Engine, Enrichment, ServerOptions, TestServer, new_queue, on_both_engines, sqs_client,
 };
@@ -216,7 +216,7 @@ async fn embedded_jobs_left_by_a_crash_are_finished_at_the_next_start(engine: En
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = server.app.clone();
     let worker = tokio::spawn(async move {
-        atrack_shared::worker::run_embedded(&app, &queue, stopped).await;
+        atrack_shared::runtime::worker::run_embedded(&app, &queue, stopped).await;
     });
     for uuid in &uuids {
         assert_reference_session(&enriched_session(&server, uuid).await["session"]);

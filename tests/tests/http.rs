@@ -505,7 +505,7 @@ async fn keys_and_scopes_are_enforced(engine: Engine) {
     let other = server
         .app
         .store
-        .create_key_pair(&atrack_shared::store::repo::Project::parse("other").unwrap())
+        .create_key_pair(&atrack_shared::domain::project::Project::parse("other").unwrap())
         .await
         .unwrap();
     let elsewhere = server

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use atrack_shared::api::{Route, router};
-use atrack_shared::clock::{ManualClock, Timestamp};
-use atrack_shared::store::repo::{Project, Scope};
-use atrack_shared::worker::process_sqs_batch;
+use atrack_shared::domain::project::{Project, Scope};
+use atrack_shared::domain::time::{ManualClock, Timestamp};
+use atrack_shared::http::{Route, router};
+use atrack_shared::runtime::worker::process_sqs_batch;
 use atrack_tests::{Engine, ServerOptions, TestServer, on_both_engines};
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};

@@ -12,14 +12,14 @@
 
 use std::sync::Arc;
 
-use atrack_shared::clock::{ManualClock, Timestamp};
-use atrack_shared::settings::ProjectSettings;
+use atrack_shared::domain::project::Project;
+use atrack_shared::domain::settings::ProjectSettings;
+use atrack_shared::domain::time::{ManualClock, Timestamp};
+use atrack_shared::runtime::worker::process_sqs_batch;
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::item::{Item, get_i64, get_s};
 use atrack_shared::store::keys::{self, SK, TTL_ATTR};
-use atrack_shared::store::repo::Project;
 use atrack_shared::store::table::{Query, SortRange, Table};
-use atrack_shared::worker::process_sqs_batch;
 use atrack_tests::{
     Engine, Enrichment, ServerOptions, TestServer, assert_error, new_queue, on_both_engines,
     sqs_client,

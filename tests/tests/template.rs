@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use atrack_shared::api::Route;
+use atrack_shared::http::Route;
 use atrack_shared::store::keys::TABLE;
 use serde_yaml_ng::Value;
 
@@ -190,10 +190,10 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
         let main =
             std::fs::read_to_string(root().join("functions").join(&binary).join("src/main.rs"))
                 .unwrap();
-        // `api::endpoint::X` is the endpoint whose ROUTE is `Route::X` (one macro makes both).
+        // `http::endpoint::X` is the endpoint whose ROUTE is `Route::X` (one macro makes both).
         assert!(
             main.contains(&format!(
-                "run_http::<atrack_shared::api::endpoint::{route:?}>"
+                "run_http::<atrack_shared::http::endpoint::{route:?}>"
             )),
             "{binary} does not serve {route:?}"
         );

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    atrack_shared::lambda::run_http::<atrack_shared::api::endpoint::EventShow>().await
+    atrack_shared::runtime::lambda::run_http::<atrack_shared::http::endpoint::EventShow>().await
 }

@@ -223,7 +223,7 @@ impl Geo {
                 data: json!({}),
             };
         };
-        let Some(addr) = crate::settings::parse_client_ip(text) else {
+        let Some(addr) = crate::domain::settings::parse_client_ip(text) else {
             return IpData {
                 stored_ip: Some(text.to_owned()),
                 data: json!({"ip": text}),

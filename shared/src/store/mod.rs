@@ -91,7 +91,7 @@ impl StoreKind {
             #[cfg(feature = "embedded")]
             StoreKind::Embedded(path) => AnyTable::Embedded(EmbeddedTable::open(path)?),
             StoreKind::Dynamo { table } => {
-                let aws = crate::aws::load_config().await;
+                let aws = crate::runtime::aws::load_config().await;
                 AnyTable::Dynamo(DynamoTable::new(
                     aws_sdk_dynamodb::Client::new(&aws),
                     table.clone(),

@@ -23,8 +23,8 @@ use tokio::sync::oneshot;
 use crate::store::item::{Item, MAX_ITEM_BYTES, get_s, item_size};
 use crate::store::keys::{GSI1, TABLE};
 use crate::store::table::{
-    Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, Write,
-    apply_ops, condition_holds, key_item, op_writes, project, Read,
+    Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, Write,
+    apply_ops, condition_holds, key_item, op_writes, project,
 };
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");

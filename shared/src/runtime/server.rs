@@ -10,8 +10,8 @@ use http::{HeaderName, HeaderValue, Method, header};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::api::{Route, router};
-use crate::app::SharedApp;
+use crate::http::{Route, router};
+use crate::service::SharedApp;
 
 /// The whole API with CORS for `origins` (none: no cross-origin browser access).
 pub fn app_router(

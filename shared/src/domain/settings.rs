@@ -1,20 +1,9 @@
-//! Per-project privacy settings: IP anonymization and data retention.
-//!
-//! Stored as one item per project (`PROJECT#<name>` / `SETTINGS`), set with
-//! `atrack projects set`, and read through a per-process cache like the keys, so a change
-//! reaches every server and function within the cache lifetime (at most 60 s) and a request
-//! pays no read for it in between.
+//! Per-project privacy settings: IP anonymization and data retention, and what they mean for
+//! an address or an expiry. Stored by `store::repo` (projects), cached by `service::settings`.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
-use crate::clock::Timestamp;
-use crate::store::Store;
-use crate::store::item::{Attr, get_i64};
-use crate::store::keys;
-use crate::store::repo::{Project, Repo};
-use crate::store::table::{Key, StoreError, StoreResult, Table, Update, UpdateOp};
-use crate::ttl_cache::TtlCache;
+use crate::domain::time::Timestamp;
 
 /// The longest retention we accept: ten years, far past any analytics need, and small enough
 /// that `now + retention` never overflows.
@@ -35,15 +24,6 @@ impl ProjectSettings {
     pub fn expires_at(&self, now: Timestamp) -> Option<i64> {
         self.retention_days
             .map(|days| now.micros().div_euclid(1_000_000) + i64::from(days) * 86_400)
-    }
-
-    /// The update that keeps a rewritten item's expiry in step with the settings: a new expiry
-    /// when retention is on, none when it has been turned off since.
-    pub fn expiry_op(&self, now: Timestamp) -> UpdateOp {
-        match self.expires_at(now) {
-            Some(at) => UpdateOp::Set(keys::TTL_ATTR.into(), Attr::n(at)),
-            None => UpdateOp::Remove(keys::TTL_ATTR.into()),
-        }
     }
 
     /// An address as this project stores it.
@@ -105,92 +85,6 @@ pub fn anonymize_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn settings_key(project: &Project) -> Key {
-    Key::new(keys::settings_pk(project.as_str()), keys::SETTINGS_SK)
-}
-
-impl<T: Table> Repo<T> {
-    /// A project's settings; the defaults when none were ever set.
-    pub async fn project_settings(&self, project: &Project) -> StoreResult<ProjectSettings> {
-        let Some(item) = self.table().get(&settings_key(project)).await? else {
-            return Ok(ProjectSettings::default());
-        };
-        let anonymize_ip = matches!(item.get("anonymize_ip"), Some(Attr::Bool(true)));
-        let retention_days = match get_i64(&item, "retention_days") {
-            None => None,
-            Some(days) => Some(
-                u32::try_from(days)
-                    .ok()
-                    .filter(|d| (1..=MAX_RETENTION_DAYS).contains(d))
-                    .ok_or_else(|| StoreError::Internal("malformed project settings".into()))?,
-            ),
-        };
-        Ok(ProjectSettings {
-            anonymize_ip,
-            retention_days,
-        })
-    }
-
-    /// Replaces a project's settings.
-    pub async fn set_project_settings(
-        &self,
-        project: &Project,
-        settings: &ProjectSettings,
-    ) -> StoreResult<()> {
-        if let Some(days) = settings.retention_days
-            && !(1..=MAX_RETENTION_DAYS).contains(&days)
-        {
-            return Err(StoreError::Rejected(format!(
-                "retention must be 1 to {MAX_RETENTION_DAYS} days"
-            )));
-        }
-        let key = settings_key(project);
-        let mut ops = vec![
-            UpdateOp::Set("project".into(), Attr::s(project.as_str())),
-            UpdateOp::Set("anonymize_ip".into(), Attr::Bool(settings.anonymize_ip)),
-            UpdateOp::Set("updated_at".into(), Attr::S(self.now().to_string())),
-        ];
-        ops.push(match settings.retention_days {
-            Some(days) => UpdateOp::Set("retention_days".into(), Attr::n(i64::from(days))),
-            None => UpdateOp::Remove("retention_days".into()),
-        });
-        self.table()
-            .update(Update {
-                key,
-                ops,
-                condition: None,
-            })
-            .await?;
-        Ok(())
-    }
-}
-
-/// Settings by project, each kept at most `ttl`.
-pub struct SettingsCache {
-    ttl: Duration,
-    entries: TtlCache<ProjectSettings>,
-}
-
-impl SettingsCache {
-    pub fn new(ttl: Duration) -> Self {
-        SettingsCache {
-            ttl,
-            // Projects are few (one per key pair); the bound only guards against a bug.
-            entries: TtlCache::new(10_000),
-        }
-    }
-
-    pub async fn get(&self, store: &Store, project: &Project) -> StoreResult<ProjectSettings> {
-        self.entries
-            .get_or_load(
-                project.as_str(),
-                |_| self.ttl,
-                || store.project_settings(project),
-            )
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,7 +109,6 @@ mod tests {
         let now = Timestamp::from_micros(1_700_000_000_123_456);
         let keep = ProjectSettings::default();
         assert_eq!(keep.expires_at(now), None);
-        assert_eq!(keep.expiry_op(now), UpdateOp::Remove(keys::TTL_ATTR.into()));
         let month = ProjectSettings {
             retention_days: Some(30),
             ..keep
@@ -247,7 +140,10 @@ mod tests {
         }
         // Without anonymization, the text is what the client sent.
         let keep = ProjectSettings::default();
-        assert_eq!(keep.stored_ip_text("1.2.3.4:443").as_deref(), Some("1.2.3.4:443"));
+        assert_eq!(
+            keep.stored_ip_text("1.2.3.4:443").as_deref(),
+            Some("1.2.3.4:443")
+        );
         assert_eq!(keep.stored_ip_text("unknown").as_deref(), Some("unknown"));
     }
 }

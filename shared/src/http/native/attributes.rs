@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::RequestCtx;
-use crate::app::App;
 use crate::error::Error;
-use crate::model::requests::AttributesRequest;
+use crate::http::RequestCtx;
+use crate::http::requests::AttributesRequest;
+use crate::service::App;
 
 pub async fn handle(
     app: &App,

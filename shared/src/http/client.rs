@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::settings::parse_client_ip;
+use crate::domain::settings::parse_client_ip;
 
 use axum::extract::ConnectInfo;
 use http::request::Parts;
@@ -42,7 +42,7 @@ impl ClientInfo {
                 .headers
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
-                .map(|s| crate::model::requests::cap(s, 1024)),
+                .map(|s| crate::http::requests::cap(s, 1024)),
         }
     }
 }
@@ -72,7 +72,10 @@ mod tests {
     fn the_client_is_the_entry_our_nearest_proxy_wrote() {
         // One proxy: it appended the peer it saw; what the client wrote is to its left.
         assert_eq!(forwarded_client("203.0.113.7", 1), ip("203.0.113.7"));
-        assert_eq!(forwarded_client("6.6.6.6, 203.0.113.7", 1), ip("203.0.113.7"));
+        assert_eq!(
+            forwarded_client("6.6.6.6, 203.0.113.7", 1),
+            ip("203.0.113.7")
+        );
         // Two proxies: the right-most entry is the first proxy's address.
         assert_eq!(
             forwarded_client("6.6.6.6, 203.0.113.7, 10.0.0.2", 2),

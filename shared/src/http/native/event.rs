@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::RequestCtx;
-use crate::app::App;
 use crate::error::Error;
-use crate::model::requests::EventRequest;
+use crate::http::RequestCtx;
+use crate::http::requests::EventRequest;
+use crate::service::App;
 use crate::store::repo::NewEvent;
 
 pub async fn handle(

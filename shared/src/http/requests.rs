@@ -3,11 +3,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::clock::Timestamp;
-use crate::error::{Error, FieldError};
-use crate::validate::{
-    Attributes, EventId, EventName, Limits, SessionUuid, check_value, parse_timestamp,
+use crate::domain::time::Timestamp;
+use crate::domain::values::{
+    Attributes, EventId, EventName, Limits, SessionUuid, Sort, check_value, parse_timestamp,
 };
+use crate::error::{Error, FieldError};
 
 /// Parses the body as a JSON object. Bodies are JSON whatever the Content-Type says
 /// (`navigator.sendBeacon` sends text/plain).
@@ -442,22 +442,6 @@ impl SessionShowRequest {
         match required_uuid(&mut f) {
             Some(uuid) => f.finish(|| SessionShowRequest { uuid }),
             None => Err(Error::Validation(f.errors)),
-        }
-    }
-}
-
-/// Sort order of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    Asc,
-    Desc,
-}
-
-impl Sort {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sort::Asc => "asc",
-            Sort::Desc => "desc",
         }
     }
 }

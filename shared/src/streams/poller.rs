@@ -28,8 +28,8 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use tokio::sync::{OnceCell, watch};
 
-use super::dynamo::{DynamoTable, classify};
-use super::dynamo_counts::{Change, CountError, Record};
+use super::counts::{Change, CountError, Record};
+use crate::store::engine::dynamo::{DynamoTable, classify};
 use crate::store::item::get_s;
 use crate::store::keys;
 use crate::store::table::{Key, StoreError, StoreResult};

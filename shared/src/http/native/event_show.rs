@@ -3,11 +3,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::RequestCtx;
-use crate::app::App;
 use crate::error::Error;
-use crate::model::requests::EventShowRequest;
-use crate::model::views;
+use crate::http::RequestCtx;
+use crate::http::native::views;
+use crate::http::requests::EventShowRequest;
+use crate::service::App;
 use crate::store::repo::ListError;
 
 pub async fn handle(

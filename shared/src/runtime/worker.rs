@@ -9,14 +9,14 @@ use futures::stream::{self, StreamExt};
 #[cfg(feature = "embedded")]
 use tokio::sync::watch;
 
-use crate::app::{App, JobOutcome};
 use crate::queue::EnrichJob;
 #[cfg(feature = "embedded")]
 use crate::queue::embedded::EmbeddedQueue;
+use crate::service::{App, JobOutcome};
 use crate::store::engine::dynamo::DynamoTable;
-use crate::store::engine::dynamo_counts::Record;
 #[cfg(feature = "embedded")]
 use crate::store::engine::embedded::EmbeddedTable;
+use crate::streams::counts::Record;
 
 /// How many messages of a batch are processed at once.
 const CONCURRENCY: usize = 8;

@@ -5,6 +5,8 @@
 //! meaning. A map merge writes `#map.#key` paths, which DynamoDB accepts only when the map
 //! exists; the first write to an item therefore creates the map in a separate step.
 
+pub mod capacity;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,13 +20,13 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, WriteRequest,
 };
 
-use super::capacity::{CapacityMeter, Kind};
 use crate::store::item::{Attr, Item};
 use crate::store::keys::TABLE;
 use crate::store::table::{
-    Condition, Key, Page, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
-    Write, condition_holds, key_item, op_writes, Read,
+    Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
+    Write, condition_holds, key_item, op_writes,
 };
+use capacity::{CapacityMeter, Kind};
 
 /// A DynamoDB table reached through one shared client.
 #[derive(Clone)]

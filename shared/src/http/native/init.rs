@@ -3,15 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::RequestCtx;
-use crate::app::App;
+use crate::domain::values::SessionUuid;
 use crate::enrich::GEO_KEY;
 use crate::error::Error;
-use crate::model::requests::{InitRequest, UrlContext};
+use crate::http::RequestCtx;
+use crate::http::requests::{InitRequest, UrlContext};
 use crate::queue::EnrichJob;
+use crate::service::App;
 use crate::store::item::get_i64;
 use crate::store::repo::{InitWrite, session_attr};
-use crate::validate::SessionUuid;
 
 /// The stored context: the URL parts and client fields as sent, with the request's own IP
 /// and User-Agent standing in for absent ones.

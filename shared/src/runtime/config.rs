@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::validate::Limits;
+use crate::domain::values::Limits;
 
 /// The shortest cursor secret accepted: HMAC-SHA256's own key size.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;

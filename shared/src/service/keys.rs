@@ -1,44 +1,14 @@
-//! `x-a-track-key` (or, for beacons, a public key in the body's `key`) → project and scope, through a per-process cache. Keys are looked up by
-//! their SHA-256, so the raw key is never stored, compared or logged. Entries live at most
-//! `ttl`, so a revoked key stops working within that time everywhere.
+//! API keys → project and scope, through a per-process cache. Keys are looked up by their
+//! SHA-256, so the raw key is never stored, compared or logged. Entries live at most `ttl`, so
+//! a revoked key stops working within that time everywhere.
 
 use std::future::Future;
 use std::time::Duration;
 
-use http::HeaderMap;
-use serde_json::{Map, Value};
-
+use super::cache::TtlCache;
+use crate::domain::project::{KeyRecord, hash_key};
 use crate::error::Error;
 use crate::store::Store;
-use crate::store::repo::{KeyRecord, Project, Scope, hash_key};
-use crate::ttl_cache::TtlCache;
-
-pub const KEY_HEADER: &str = "x-a-track-key";
-/// The body field that carries a public key where no header can be set (`navigator.sendBeacon`).
-pub const KEY_FIELD: &str = "key";
-
-/// Where a request's key came from.
-#[derive(Debug, Clone, Copy)]
-pub enum Credential<'a> {
-    Header(&'a str),
-    /// The body's `key` field: public keys only.
-    Body(&'a str),
-    Missing,
-}
-
-impl<'a> Credential<'a> {
-    /// The `x-a-track-key` header when present (a header that is not text is an unknown key,
-    /// never a reason to look in the body), else the body's `key` field.
-    pub fn find(headers: &'a HeaderMap, body: Option<&'a Map<String, Value>>) -> Self {
-        match headers.get(KEY_HEADER) {
-            Some(value) => Credential::Header(value.to_str().unwrap_or("")),
-            None => match body.and_then(|b| b.get(KEY_FIELD)).and_then(Value::as_str) {
-                Some(key) => Credential::Body(key),
-                None => Credential::Missing,
-            },
-        }
-    }
-}
 
 /// Longest key text we even hash; anything longer is not a key of ours.
 const MAX_KEY_LEN: usize = 256;
@@ -87,36 +57,15 @@ impl KeyCache {
         self.entries.get_or_load(hash, ttl, read).await
     }
 
-    /// Resolves the request's key and checks it may do what `needed` requires.
-    pub async fn authorize(
-        &self,
-        store: &Store,
-        credential: Credential<'_>,
-        needed: Scope,
-    ) -> Result<Project, Error> {
-        let raw = match credential {
-            Credential::Header(raw) | Credential::Body(raw) => raw.trim(),
-            Credential::Missing => return Err(Error::Unauthorized("missing x-a-track-key header")),
-        };
+    /// The live (not revoked) key behind `raw`, if any.
+    pub async fn find(&self, store: &Store, raw: &str) -> Result<Option<KeyRecord>, Error> {
         if raw.is_empty() || raw.len() > MAX_KEY_LEN {
-            return Err(Error::Unauthorized("unknown API key"));
+            return Ok(None);
         }
-        let record = self
+        Ok(self
             .lookup(store, hash_key(raw))
             .await?
-            .filter(|r| !r.revoked)
-            .ok_or(Error::Unauthorized("unknown API key"))?;
-        if matches!(credential, Credential::Body(_)) && record.scope != Scope::Public {
-            // A body is logged, cached and replayed far more freely than a header: a secret key
-            // that travelled in one is refused (and should be revoked by whoever sent it).
-            return Err(Error::Forbidden(
-                "a secret key is accepted only in the x-a-track-key header",
-            ));
-        }
-        if needed == Scope::Secret && record.scope != Scope::Secret {
-            return Err(Error::Forbidden("this endpoint needs a secret key"));
-        }
-        Ok(record.project)
+            .filter(|r| !r.revoked))
     }
 }
 
@@ -125,6 +74,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::domain::project::{Project, Scope};
 
     fn record() -> KeyRecord {
         KeyRecord {

@@ -1,88 +1,15 @@
-//! The App: configuration, store, queue, enricher and key cache, built once per cold start (or
-//! once per `atrack serve`) and shared by every request.
+//! Enrichment of an init: inline, or from a queued job that may arrive before its session is
+//! visible (retried), after a newer init (dropped), or for a session that is gone.
 
-use std::sync::Arc;
-
-use crate::api::auth::KeyCache;
-use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
-use crate::enrich::Enricher;
-use crate::enrich::geo::Geo;
+use super::App;
+use crate::domain::project::Project;
+use crate::domain::values::SessionUuid;
 use crate::error::Error;
-use crate::queue::{AnyQueue, EnrichJob};
-use crate::settings::SettingsCache;
-use crate::store::engine::dynamo::DynamoTable;
+use crate::queue::EnrichJob;
 use crate::store::item::Item;
-use crate::store::repo::{Project, Repo, session_attr};
-use crate::store::{AnyTable, Store};
-use crate::validate::SessionUuid;
-
-pub struct App {
-    pub config: Config,
-    pub store: Store,
-    pub keys: KeyCache,
-    pub settings: SettingsCache,
-    pub enricher: Enricher,
-    pub queue: Option<AnyQueue>,
-}
-
-pub type SharedApp = Arc<App>;
+use crate::store::repo::session_attr;
 
 impl App {
-    pub fn new(
-        config: Config,
-        table: AnyTable,
-        queue: Option<AnyQueue>,
-        enricher: Enricher,
-        clock: SharedClock,
-    ) -> Self {
-        let mut store = Repo::new(table, clock);
-        match &config.cursor_secret {
-            Some(secret) => store = store.with_cursor_secret(secret.as_bytes()),
-            None => tracing::warn!(
-                "ATRACK_CURSOR_SECRET is not set: event/show cursors are signed with a secret \
-                 of this process and fail in any other"
-            ),
-        }
-        App {
-            keys: KeyCache::new(config.key_cache_ttl),
-            settings: SettingsCache::new(config.key_cache_ttl),
-            store,
-            enricher,
-            queue,
-            config,
-        }
-    }
-
-    /// The Lambda setup: DynamoDB (and SQS when `QUEUE_URL` is set) from the environment,
-    /// AWS clients built once.
-    pub async fn from_lambda_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let config = Config::from_env()?;
-        let table_name = config.table_name.clone().ok_or("TABLE_NAME is not set")?;
-        let aws = crate::aws::load_config().await;
-        let table = AnyTable::Dynamo(DynamoTable::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            table_name,
-        ));
-        let queue = config.queue_url.as_ref().map(|url| {
-            AnyQueue::Sqs(crate::queue::sqs::SqsQueue::new(
-                aws_sdk_sqs::Client::new(&aws),
-                url,
-            ))
-        });
-        let geo = Geo::open(
-            config.geoip_city_db.as_deref(),
-            config.geoip_asn_db.as_deref(),
-        );
-        Ok(App::new(
-            config,
-            table,
-            queue,
-            Enricher::new(geo),
-            Arc::new(SystemClock),
-        ))
-    }
-
     /// Enriches a session item from its stored context and writes the result, unless a newer
     /// init has happened since. Returns whether anything was written.
     pub async fn enrich_item(

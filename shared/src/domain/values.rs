@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::clock::Timestamp;
+use crate::domain::time::Timestamp;
 use crate::error::FieldError;
 
 /// The configurable limits. Defaults keep any stored item well under DynamoDB's 400 KB.
@@ -267,6 +267,22 @@ pub fn parse_timestamp(
         return Err("must not be more than 24 hours in the future".into());
     }
     Ok(parsed)
+}
+
+/// Sort order of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Asc,
+    Desc,
+}
+
+impl Sort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Asc => "asc",
+            Sort::Desc => "desc",
+        }
+    }
 }
 
 #[cfg(test)]

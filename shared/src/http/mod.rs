@@ -1,18 +1,17 @@
-//! HTTP: one module per endpoint, the key check, the error envelope and the router. Handlers
+//! HTTP: the router, the key check, client info, request decoding and the error envelope;
+//! `native/` holds one module per A-TRACK endpoint, `compat/` other vendors' doors. Handlers
 //! take plain `http` requests, so the same router serves Lambda invocations and `atrack serve`.
 //!
 //! Every endpoint runs: size limit → authorize → decode → validate → act → encode. The key is
 //! checked before the body is decoded, so an unauthenticated caller learns nothing about the
 //! request shape.
 
-pub mod attributes;
 pub mod auth;
 pub mod client;
+pub mod compat;
 pub mod envelope;
-pub mod event;
-pub mod event_show;
-pub mod init;
-pub mod session_show;
+pub mod native;
+pub mod requests;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,11 +24,11 @@ use http::{Request, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
-use crate::app::{App, SharedApp};
+use crate::domain::project::{Project, Scope};
+use crate::domain::settings::ProjectSettings;
 use crate::error::Error;
-use crate::model::requests::parse_body;
-use crate::settings::ProjectSettings;
-use crate::store::repo::{Project, Scope};
+use crate::http::requests::parse_body;
+use crate::service::{App, SharedApp};
 use client::ClientInfo;
 use envelope::{error_response, json_response};
 
@@ -109,7 +108,7 @@ pub mod endpoint {
                     ctx: &'a RequestCtx,
                     body: &'a Map<String, Value>,
                 ) -> impl Future<Output = Result<Value, Error>> + Send + 'a {
-                    super::$module::handle(app, ctx, body)
+                    super::native::$module::handle(app, ctx, body)
                 }
             }
         };
@@ -270,10 +269,7 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Value, Error>
     }
     let credential = auth::Credential::find(&parts.headers, decoded.as_ref());
     let key_in_body = matches!(credential, auth::Credential::Body(_));
-    let project = app
-        .keys
-        .authorize(&app.store, credential, route.scope())
-        .await?;
+    let project = auth::authorize(app, credential, route.scope()).await?;
     tracing::Span::current().record("project", project.as_str());
     let mut body: Map<String, Value> = match decoded {
         Some(body) => body,

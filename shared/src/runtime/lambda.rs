@@ -7,17 +7,17 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
-use crate::api::{Endpoint, endpoint_router};
-use crate::app::App;
-use crate::config::Config;
+use crate::http::{Endpoint, endpoint_router};
+use crate::runtime::config::Config;
+use crate::runtime::worker::{process_sqs_batch, process_stream_batch};
+use crate::service::App;
 use crate::store::engine::dynamo::DynamoTable;
-use crate::worker::{process_sqs_batch, process_stream_batch};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn build_app() -> Result<Arc<App>, BoxError> {
     let json = std::env::var("LOG_FORMAT").map_or(true, |f| f != "text");
-    crate::telemetry::init(json);
+    crate::runtime::telemetry::init(json);
     Ok(Arc::new(App::from_lambda_env().await?))
 }
 
@@ -40,10 +40,10 @@ pub async fn run_enrich() -> Result<(), BoxError> {
 /// Runs the DynamoDB stream consumer that keeps the index counts (event/show's totals).
 pub async fn run_count() -> Result<(), BoxError> {
     let json = std::env::var("LOG_FORMAT").map_or(true, |f| f != "text");
-    crate::telemetry::init(json);
+    crate::runtime::telemetry::init(json);
     let config = Config::from_env()?;
     let table_name = config.table_name.ok_or("TABLE_NAME is not set")?;
-    let aws = crate::aws::load_config().await;
+    let aws = crate::runtime::aws::load_config().await;
     let table = Arc::new(DynamoTable::new(
         aws_sdk_dynamodb::Client::new(&aws),
         table_name,

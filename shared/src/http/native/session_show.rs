@@ -2,11 +2,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::RequestCtx;
-use crate::app::App;
 use crate::error::Error;
-use crate::model::requests::SessionShowRequest;
-use crate::model::views;
+use crate::http::RequestCtx;
+use crate::http::native::views;
+use crate::http::requests::SessionShowRequest;
+use crate::service::App;
 use crate::store::repo::SESSION_EVENTS_LIMIT;
 
 pub async fn handle(

@@ -38,7 +38,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use super::dynamo::{DynamoTable, classify};
+use crate::store::engine::dynamo::{DynamoTable, classify};
 use crate::store::item::{get_i64, get_s};
 use crate::store::keys::{self, TABLE};
 use crate::store::table::{Key, StoreError, StoreResult};

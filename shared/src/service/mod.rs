@@ -1,0 +1,94 @@
+//! The operations, each once: every HTTP route, worker and stream consumer calls these. The
+//! App holds what they need (configuration, store, queue, enricher, key and settings caches),
+//! built once per cold start (or once per `atrack serve`) and shared by every request.
+//!
+//! - `enrichment`: enriching an init, inline or from a queued job
+//! - `keys`, `settings`: the per-process caches in front of the store
+//! - `cache`: the bounded expiring cache both use
+
+pub mod cache;
+pub mod enrichment;
+pub mod keys;
+pub mod settings;
+
+use std::sync::Arc;
+
+pub use enrichment::{JOB_RETRY_WINDOW_SECS, JobOutcome};
+use keys::KeyCache;
+use settings::SettingsCache;
+
+use crate::domain::time::{SharedClock, SystemClock};
+use crate::enrich::Enricher;
+use crate::enrich::geo::Geo;
+use crate::queue::AnyQueue;
+use crate::runtime::config::Config;
+use crate::store::engine::dynamo::DynamoTable;
+use crate::store::repo::Repo;
+use crate::store::{AnyTable, Store};
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub keys: KeyCache,
+    pub settings: SettingsCache,
+    pub enricher: Enricher,
+    pub queue: Option<AnyQueue>,
+}
+
+pub type SharedApp = Arc<App>;
+
+impl App {
+    pub fn new(
+        config: Config,
+        table: AnyTable,
+        queue: Option<AnyQueue>,
+        enricher: Enricher,
+        clock: SharedClock,
+    ) -> Self {
+        let mut store = Repo::new(table, clock);
+        match &config.cursor_secret {
+            Some(secret) => store = store.with_cursor_secret(secret.as_bytes()),
+            None => tracing::warn!(
+                "ATRACK_CURSOR_SECRET is not set: event/show cursors are signed with a secret \
+                 of this process and fail in any other"
+            ),
+        }
+        App {
+            keys: KeyCache::new(config.key_cache_ttl),
+            settings: SettingsCache::new(config.key_cache_ttl),
+            store,
+            enricher,
+            queue,
+            config,
+        }
+    }
+
+    /// The Lambda setup: DynamoDB (and SQS when `QUEUE_URL` is set) from the environment,
+    /// AWS clients built once.
+    pub async fn from_lambda_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_env()?;
+        let table_name = config.table_name.clone().ok_or("TABLE_NAME is not set")?;
+        let aws = crate::runtime::aws::load_config().await;
+        let table = AnyTable::Dynamo(DynamoTable::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            table_name,
+        ));
+        let queue = config.queue_url.as_ref().map(|url| {
+            AnyQueue::Sqs(crate::queue::sqs::SqsQueue::new(
+                aws_sdk_sqs::Client::new(&aws),
+                url,
+            ))
+        });
+        let geo = Geo::open(
+            config.geoip_city_db.as_deref(),
+            config.geoip_asn_db.as_deref(),
+        );
+        Ok(App::new(
+            config,
+            table,
+            queue,
+            Enricher::new(geo),
+            Arc::new(SystemClock),
+        ))
+    }
+}

@@ -1,0 +1,420 @@
+//! Events: idempotent recording under a client's `event_id`, the session fields an event
+//! copies, and event/show's pages by number and by cursor.
+
+use super::sessions::session_attr;
+use super::{Repo, expired, expiry_op, json_map, now_attr};
+use crate::domain::project::Project;
+use crate::domain::settings::ProjectSettings;
+use crate::domain::time::Timestamp;
+use crate::domain::values::{Attributes, EventId, EventName, SessionUuid, Sort};
+use crate::store::cursor::{CursorError, CursorState};
+use crate::store::item::{Attr, Item, get_i64, get_s};
+use crate::store::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
+use crate::store::table::{
+    Condition, Key, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
+    key_item,
+};
+
+/// The result of recording an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventOutcome {
+    pub event_id: String,
+    /// The client's `event_id` had been recorded before; nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A new event, validated.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub uuid: SessionUuid,
+    pub name: EventName,
+    pub attributes: Attributes,
+    pub occurred_at: Timestamp,
+    /// `occurred_at` came from the client, not from the server's clock.
+    pub stamped_by_client: bool,
+    pub event_id: Option<EventId>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// The project's anonymization and retention.
+    pub settings: ProjectSettings,
+}
+
+/// One page of an event listing.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub rows: Vec<Item>,
+    pub page: u64,
+    pub total: u64,
+    pub next_cursor: Option<String>,
+}
+
+/// Why an event listing could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The session's attributes an event copies, plus its expiry: `context` alone may be
+/// kilobytes, and an event needs two strings of it.
+const SESSION_FIELDS_FOR_EVENTS: &[&[&str]] = &[
+    &["id"],
+    &["ip_address"],
+    &[session_attr::CONTEXT, "client", "ipAddress"],
+    &[session_attr::CONTEXT, "client", "userAgent"],
+    &[TTL_ATTR],
+];
+
+/// How far a session's expiry may trail its newest event's before an event moves it. A
+/// session's expiry must follow its last activity of any kind, so its attribution outlives
+/// the events that keep arriving; moving it on every event would double an event's writes.
+/// With this slack an active session is written at most once an hour for it, and expires at
+/// most an hour before its last event does: never later than the retention allows.
+const EXPIRY_SLACK_SECS: i64 = 3600;
+
+/// Whether an event at `now` must move the session's expiry: retention is on and the stored
+/// expiry trails the event's by more than the slack, or retention is off and the session
+/// still carries an expiry from when it was on (the events no longer expire; nor may it).
+fn expiry_lags(session: &Item, settings: &ProjectSettings, now: Timestamp) -> bool {
+    match (settings.expires_at(now), get_i64(session, TTL_ATTR)) {
+        (Some(target), Some(stored)) => stored < target - EXPIRY_SLACK_SECS,
+        (Some(_), None) | (None, Some(_)) => true,
+        (None, None) => false,
+    }
+}
+
+/// How many events a trailing DynamoDB count may be behind before a page number past it is
+/// answered empty without a read: seconds of the stream's delay at any realistic rate.
+const COUNT_LAG_ALLOWANCE: u64 = 10_000;
+
+impl<T: Table> Repo<T> {
+    /// What an event copies from its session (`id`, the addresses), read without the rest of
+    /// the item, which holds kilobytes of context an event never needs. Makes sure the session
+    /// exists and that its expiry keeps up with the event's (see [`EXPIRY_SLACK_SECS`]).
+    async fn session_for_event(
+        &self,
+        project: &Project,
+        uuid: &SessionUuid,
+        settings: &ProjectSettings,
+        now: Timestamp,
+    ) -> StoreResult<Item> {
+        let key = Self::session_key(project, uuid);
+        let found = self
+            .table
+            .read(Read::new(&key).only(SESSION_FIELDS_FOR_EVENTS))
+            .await?;
+        if let Some(session) = &found {
+            if expired(session, now) {
+                // Past its retention, only waiting for deletion: gone, as far as anyone can
+                // read. It is replaced, not revived; the first of racing events does it.
+                let mut fresh = key_item(&key);
+                fresh.extend(self.identity_item(uuid, now).await?);
+                if let Some(at) = settings.expires_at(now) {
+                    fresh.insert(TTL_ATTR.into(), Attr::n(at));
+                }
+                let stale = session.get(TTL_ATTR).cloned().unwrap_or(Attr::Null);
+                match self
+                    .table
+                    .put(
+                        fresh.clone(),
+                        Some(Condition::Equals(TTL_ATTR.into(), stale)),
+                    )
+                    .await
+                {
+                    Ok(()) => return Ok(fresh),
+                    Err(StoreError::ConditionFailed) => {
+                        return self
+                            .table
+                            .read(Read::new(&key).consistent().only(SESSION_FIELDS_FOR_EVENTS))
+                            .await?
+                            .ok_or_else(|| StoreError::Internal("session vanished".into()));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !expiry_lags(session, settings, now) {
+                return Ok(found.unwrap_or_default());
+            }
+        }
+        // No session yet (an event before any init), or its expiry must move with this
+        // activity: one update does both, and changes nothing else.
+        let mut ops: Vec<UpdateOp> = self
+            .identity_ops(uuid, now)
+            .await?
+            .into_iter()
+            // `updated_at` is the profile's last change, which an event is not.
+            .map(|op| match op {
+                UpdateOp::Set(name, value) if name == "updated_at" => {
+                    UpdateOp::SetIfAbsent(name, value)
+                }
+                op => op,
+            })
+            .collect();
+        ops.push(expiry_op(settings, now));
+        self.table
+            .update(Update {
+                key,
+                ops,
+                condition: None,
+            })
+            .await
+    }
+
+    /// Records an event. Idempotent on the client's `event_id`: a retry stores nothing and
+    /// reports `duplicate`. An unknown UUID gets a minimal session.
+    pub async fn record_event(
+        &self,
+        project: &Project,
+        event: NewEvent,
+    ) -> StoreResult<EventOutcome> {
+        let now = self.now();
+        let uuid = event.uuid.to_string();
+        let pk = keys::session_pk(project.as_str(), &uuid);
+        let session = self
+            .session_for_event(project, &event.uuid, &event.settings, now)
+            .await?;
+        let occurred_at = event.occurred_at.to_string();
+        let expires_at = event.settings.expires_at(now);
+        let client_keyed = event.event_id.is_some();
+        let event_id = event.event_id.unwrap_or_else(EventId::new_v4).to_string();
+        let mut sk = keys::event_sk(&occurred_at, &event_id);
+
+        // A client-stamped event with the client's id has a key that is wholly the client's, so
+        // the conditional put below recognises a retry by itself. Only an event the server
+        // stamps needs a marker: a retry would get a new time, so a new key.
+        if client_keyed && !event.stamped_by_client {
+            // The marker is written first, pointing at the event's sort key. A retry finds the
+            // marker; if the event it points at is missing (the first attempt died between the
+            // two writes), the retry writes it, so a retried event is neither lost nor doubled.
+            let mut marker = Item::from([
+                (PK.into(), Attr::S(pk.clone())),
+                (SK.into(), Attr::S(keys::event_id_sk(&event_id))),
+                ("event_sk".into(), Attr::S(sk.clone())),
+            ]);
+            if let Some(at) = expires_at {
+                marker.insert(TTL_ATTR.into(), Attr::n(at));
+            }
+            if let Err(e) = self.table.put(marker, Some(Condition::NotExists)).await {
+                if !matches!(e, StoreError::ConditionFailed) {
+                    return Err(e);
+                }
+                let existing = self
+                    .table
+                    .get(&Key::new(pk.clone(), keys::event_id_sk(&event_id)))
+                    .await?;
+                if let Some(prior_sk) = existing.as_ref().and_then(|m| get_s(m, "event_sk")) {
+                    if self
+                        .table
+                        .get(&Key::new(pk.clone(), prior_sk))
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(EventOutcome {
+                            event_id,
+                            duplicate: true,
+                        });
+                    }
+                    sk = prior_sk.to_owned();
+                }
+            }
+        }
+
+        // Reuse the time embedded in the sort key, which a repaired retry takes from the marker.
+        let occurred_at = sk
+            .strip_prefix(keys::EVENT_SK_PREFIX)
+            .and_then(|rest| rest.split_once('#'))
+            .map_or(occurred_at, |(t, _)| t.to_owned());
+        let context = session.get(session_attr::CONTEXT).and_then(Attr::as_m);
+        let client = context.and_then(|c| c.get("client")).and_then(Attr::as_m);
+        let from_session = |name: &str| client.and_then(|c| c.get(name)).cloned();
+        let ip = event
+            .ip_address
+            .map(Attr::S)
+            .or_else(|| session.get("ip_address").cloned())
+            .or_else(|| from_session("ipAddress"))
+            // Also cuts an address stored before the project turned anonymization on.
+            .and_then(|ip| match ip {
+                Attr::S(text) => event.settings.stored_ip_text(&text).map(Attr::S),
+                other => Some(other),
+            })
+            .unwrap_or(Attr::Null);
+        let user_agent = event
+            .user_agent
+            .map(Attr::S)
+            .or_else(|| from_session("userAgent"))
+            .unwrap_or(Attr::Null);
+        let id = self.ids.next(&self.table).await?;
+        let mut item = Item::from([
+            (PK.into(), Attr::S(pk.clone())),
+            (SK.into(), Attr::S(sk)),
+            (
+                GSI1_PK.into(),
+                Attr::S(keys::name_pk(project.as_str(), event.name.as_str())),
+            ),
+            (
+                GSI1_SK.into(),
+                Attr::S(keys::name_sk(&occurred_at, &event_id, &uuid)),
+            ),
+            ("id".into(), Attr::n(id)),
+            (
+                "session_id".into(),
+                session.get("id").cloned().unwrap_or(Attr::Null),
+            ),
+            ("uuid".into(), Attr::S(uuid)),
+            ("name".into(), Attr::s(event.name.as_str())),
+            ("attributes".into(), Attr::M(json_map(&event.attributes))),
+            ("ip_address".into(), ip),
+            ("user_agent".into(), user_agent),
+            ("occurred_at".into(), Attr::S(occurred_at)),
+            ("created_at".into(), now_attr(now)),
+            ("updated_at".into(), now_attr(now)),
+            ("event_id".into(), Attr::S(event_id.clone())),
+        ]);
+        if let Some(at) = expires_at {
+            item.insert(TTL_ATTR.into(), Attr::n(at));
+        }
+        // The item and its index entry are the whole write: no counter is touched here (see
+        // `Table::index_count`), so one event costs what its two copies cost.
+        match self.table.put(item, Some(Condition::NotExists)).await {
+            Ok(()) => Ok(EventOutcome {
+                event_id,
+                duplicate: false,
+            }),
+            // Only a client-keyed event can meet its own key again: this is its retry.
+            Err(StoreError::ConditionFailed) if client_keyed => Ok(EventOutcome {
+                event_id,
+                duplicate: true,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How many events of a name a project has: a count the engine keeps per index partition,
+    /// never a read of the events.
+    pub async fn event_total(&self, project: &Project, name: &EventName) -> StoreResult<u64> {
+        self.table
+            .index_count(GSI1, &keys::name_pk(project.as_str(), name.as_str()))
+            .await
+    }
+
+    /// One page of a project's events of one name. A cursor continues exactly after the previous
+    /// page with a single index query whatever the depth; a bare page number reads from the
+    /// nearer end of the index.
+    pub async fn list_events(
+        &self,
+        project: &Project,
+        name: &EventName,
+        sort: Sort,
+        per_page: u32,
+        page: u64,
+        cursor: Option<&str>,
+    ) -> Result<EventPage, ListError> {
+        let codec = &self.cursor;
+        let total = self.event_total(project, name).await?;
+        let per_page = u64::from(per_page.max(1));
+        let partition = keys::name_pk(project.as_str(), name.as_str());
+        let ascending = sort == Sort::Asc;
+        let query = |ascending: bool, limit: usize, skip: u64, start_after: Option<Item>| Query {
+            index: Some(GSI1),
+            partition: partition.clone(),
+            range: SortRange::All,
+            ascending,
+            limit,
+            start_after,
+            skip: usize::try_from(skip).unwrap_or(usize::MAX),
+        };
+
+        let (page, mut rows, more) = if let Some(text) = cursor {
+            let state = codec.decode(text, project.as_str(), name.as_str(), sort.as_str())?;
+            let result = self
+                .table
+                .query(query(
+                    ascending,
+                    per_page as usize + 1,
+                    0,
+                    Some(state.after),
+                ))
+                .await?;
+            let mut rows = result.items;
+            let more = rows.len() as u64 > per_page;
+            rows.truncate(per_page as usize);
+            (state.page, rows, more)
+        } else {
+            let offset = (page - 1).saturating_mul(per_page);
+            // The total may steer the read only where it is exact (the embedded engine): on
+            // DynamoDB it trails new events by the stream's delay, and a page placed by it
+            // would repeat or skip rows. There, every numbered page steps over `offset` keys
+            // from the front (keys only; cursors avoid even that).
+            let exact = self.table.counts_are_exact();
+            // Past the total (allowing for a trailing count) a page is empty without a read, so
+            // a huge page number costs nothing.
+            let beyond = if exact {
+                total
+            } else {
+                total.saturating_add(COUNT_LAG_ALLOWANCE)
+            };
+            if offset > 0 && offset >= beyond {
+                (page, Vec::new(), false)
+            } else if !exact || offset.saturating_mul(2) <= total {
+                // Near the front: step over `offset` index keys in the requested order.
+                let limit = per_page as usize + 1;
+                let mut rows = self
+                    .table
+                    .query(query(ascending, limit, offset, None))
+                    .await?
+                    .items;
+                let more = rows.len() as u64 > per_page;
+                rows.truncate(per_page as usize);
+                (page, rows, more)
+            } else {
+                // Near the back: step from the other end, which passes fewer keys, and reverse.
+                let end = total - offset;
+                let start = end.saturating_sub(per_page);
+                let mut rows = self
+                    .table
+                    .query(query(!ascending, (end - start) as usize, start, None))
+                    .await?
+                    .items;
+                rows.reverse();
+                (page, rows, offset + per_page < total)
+            }
+        };
+        // Rows past their retention but not yet deleted are left out: the page may run short
+        // by them, the total counts them until they are gone.
+        let now = self.now();
+        let last_read = rows.last().map(last_key);
+        rows.retain(|row| !expired(row, now));
+        let next_cursor = match last_read {
+            Some(after) if more => Some(codec.encode(&CursorState {
+                project: project.as_str().to_owned(),
+                name: name.as_str().to_owned(),
+                sort: sort.as_str().to_owned(),
+                page: page + 1,
+                after,
+            })),
+            _ => None,
+        };
+        // A total that has not caught up yet never reads as fewer rows than were just listed.
+        let total = if rows.is_empty() {
+            total
+        } else {
+            total.max((page - 1).saturating_mul(per_page) + rows.len() as u64)
+        };
+        Ok(EventPage {
+            rows,
+            page,
+            total,
+            next_cursor,
+        })
+    }
+}
+
+/// The table and index key attributes of an event row: where the next page starts.
+fn last_key(item: &Item) -> Item {
+    [PK, SK, GSI1_PK, GSI1_SK]
+        .into_iter()
+        .filter_map(|n| item.get(n).map(|v| (n.to_owned(), v.clone())))
+        .collect()
+}

@@ -1,0 +1,80 @@
+//! The repository: every domain rule over the storage, written once over the `Table` contract
+//! and so shared by both engines, split by aggregate: `keys`, `sessions`, `events`,
+//! `projects` (settings).
+
+mod events;
+mod keys;
+mod projects;
+mod sessions;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use events::{EventOutcome, EventPage, ListError, NewEvent};
+pub use projects::expiry_op;
+pub use sessions::{InitWrite, SESSION_EVENTS_LIMIT, SessionWithEvents, session_attr};
+
+use super::cursor::CursorCodec;
+use super::ids::IdAllocator;
+use super::item::{Attr, Item, get_i64};
+use super::keys::TTL_ATTR;
+use super::table::Table;
+use crate::domain::time::{SharedClock, Timestamp};
+use crate::domain::values::Attributes;
+
+/// The repository over one table engine.
+pub struct Repo<T> {
+    table: T,
+    clock: SharedClock,
+    ids: IdAllocator,
+    /// Signs and checks event/show's cursors. The secret is the deployment's (see
+    /// [`Repo::with_cursor_secret`]); without one, a random secret of this process.
+    cursor: CursorCodec,
+}
+
+/// An item past its `expires_at`. DynamoDB's TTL deletes such items within days of expiry and
+/// the embedded sweeper within a minute; until then reads leave them out, so what the API
+/// returns honours a project's retention to the second.
+fn expired(item: &Item, now: Timestamp) -> bool {
+    get_i64(item, TTL_ATTR).is_some_and(|at| at <= now.seconds())
+}
+
+fn now_attr(t: Timestamp) -> Attr {
+    Attr::S(t.to_string())
+}
+
+fn json_map(attributes: &Attributes) -> BTreeMap<String, Attr> {
+    attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Attr::from_json(v)))
+        .collect()
+}
+
+impl<T: Table> Repo<T> {
+    pub fn new(table: T, clock: SharedClock) -> Self {
+        Repo {
+            table,
+            clock,
+            ids: IdAllocator::new(100),
+            cursor: CursorCodec::random(),
+        }
+    }
+
+    /// Signs cursors with the deployment's secret, so every process of it (each Lambda
+    /// instance, each server) accepts the cursors of the others.
+    pub fn with_cursor_secret(mut self, secret: &[u8]) -> Self {
+        self.cursor = CursorCodec::new(secret.to_vec());
+        self
+    }
+
+    pub fn table(&self) -> &T {
+        &self.table
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// Shared handle to a repository.
+pub type SharedRepo<T> = Arc<Repo<T>>;
