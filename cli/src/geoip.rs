@@ -101,8 +101,8 @@ pub struct Installed {
 
 impl Installed {
     pub fn in_dir(dir: &Path) -> Self {
-        // An empty file counts as missing, as in the shell script this replaces: only a copy
-        // that failed half-way could have left one.
+        // An empty file counts as missing (infra/fetch-geoip.sh checks the same way before it
+        // calls this): only a copy that failed half-way could have left one.
         let have = |name: &str| {
             fs::metadata(dir.join(name)).is_ok_and(|meta| meta.is_file() && meta.len() > 0)
         };
@@ -152,7 +152,7 @@ pub fn fetch(dir: &Path, force: bool, network: Network) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    // npm's tarballs (about 45 MB) go to the system's temporary directory; only what is
+    // npm's tarballs (about 40 MB) go to the system's temporary directory; only what is
     // installed is written into `dir`.
     let work = tempfile::tempdir().context("create a temporary directory")?;
     // Created once there is something to put in it: a fetch without npm or network leaves
@@ -202,8 +202,8 @@ fn npm_pack(package: &str, work: &Path, network: Network) -> anyhow::Result<Path
         .args(["pack", "--loglevel=error", "--pack-destination"])
         .arg(&dest)
         .arg(package)
-        // npm pack looks for a package.json from its working directory up; an empty
-        // temporary folder has none, so the working tree never influences the download.
+        // Run from the empty temporary folder rather than the caller's directory, so a
+        // project there (its package.json or .npmrc) plays no part in the download.
         .current_dir(&dest)
         .stdin(Stdio::null());
     if network == Network::FailFast {
