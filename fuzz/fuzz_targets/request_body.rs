@@ -6,15 +6,15 @@
 //! in range.
 #![no_main]
 
-use atrack_shared::http::envelope::error_response;
-use atrack_shared::domain::time::Timestamp;
-use atrack_shared::error::Error;
-use atrack_shared::http::requests::{
+use atrack_shared::domain::commands::{
     AttributesRequest, EventRequest, EventShowRequest, InitRequest, SessionShowRequest,
-    parse_body,
 };
-use atrack_shared::store::item::Attr;
+use atrack_shared::domain::time::Timestamp;
 use atrack_shared::domain::values::{Attributes, EventId, Limits, SessionUuid};
+use atrack_shared::error::Error;
+use atrack_shared::http::envelope::error_response;
+use atrack_shared::http::requests::parse_body;
+use atrack_shared::store::item::Attr;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -46,8 +46,7 @@ pub async fn authorize(
         Credential::Missing => return Err(Error::Unauthorized("missing x-a-track-key header")),
     };
     let record = app
-        .keys
-        .find(&app.store, raw)
+        .find_key(raw)
         .await?
         .ok_or(Error::Unauthorized("unknown API key"))?;
     if matches!(credential, Credential::Body(_)) && record.scope != Scope::Public {

@@ -3,16 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::domain::commands::ClientInfo;
 use crate::domain::settings::parse_client_ip;
 
 use axum::extract::ConnectInfo;
 use http::request::Parts;
-
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
 
 impl ClientInfo {
     /// `trusted_proxies`: with X-Forwarded-For trusted, how many proxies of ours stand in front

@@ -24,12 +24,12 @@ use http::{Request, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
+use crate::domain::commands::ClientInfo;
 use crate::domain::project::{Project, Scope};
 use crate::domain::settings::ProjectSettings;
 use crate::error::Error;
 use crate::http::requests::parse_body;
 use crate::service::{App, SharedApp};
-use client::ClientInfo;
 use envelope::{error_response, json_response};
 
 /// The API's endpoints.
@@ -278,7 +278,7 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Value, Error>
     if key_in_body {
         body.remove(auth::KEY_FIELD);
     }
-    let settings = app.settings.get(&app.store, &project).await?;
+    let settings = app.project_settings(&project).await?;
     let ctx = RequestCtx {
         project,
         settings,

@@ -3,6 +3,10 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::commands::{
+    AttributesRequest, ClientContext, EventRequest, EventShowRequest, InitRequest,
+    SessionShowRequest, UrlContext,
+};
 use crate::domain::time::Timestamp;
 use crate::domain::values::{
     Attributes, EventId, EventName, Limits, SessionUuid, Sort, check_value, parse_timestamp,
@@ -166,26 +170,6 @@ pub fn cap(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
-/// `context.url` as sent.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UrlContext {
-    pub href: Option<String>,
-    pub raw: Option<String>,
-    pub path: Option<String>,
-    pub query: Option<String>,
-    pub hash: Option<String>,
-    pub referer: Option<String>,
-    pub source_url: Option<String>,
-}
-
-/// `context.client` as sent: the IP and user agent pulled out, everything else kept as given.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClientContext {
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    pub other: Map<String, Value>,
-}
-
 /// Expected JSON kinds of the documented client fields; others are kept if storable.
 fn client_field_kind(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -223,17 +207,6 @@ fn kind_matches(kind: &str, value: &Value) -> bool {
             .is_some_and(|a| a.iter().all(Value::is_string)),
         _ => false,
     }
-}
-
-/// A validated `POST /init`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct InitRequest {
-    pub uuid: Option<SessionUuid>,
-    pub url: UrlContext,
-    pub client: ClientContext,
-    pub user_attributes: Option<Attributes>,
-    pub custom_data: Option<Attributes>,
-    pub synchronous: bool,
 }
 
 impl InitRequest {
@@ -308,14 +281,6 @@ impl InitRequest {
     }
 }
 
-/// A validated `POST /attributes`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttributesRequest {
-    pub uuid: SessionUuid,
-    pub attributes: Attributes,
-    pub replace: bool,
-}
-
 impl AttributesRequest {
     pub fn parse(body: &Map<String, Value>, limits: &Limits) -> Result<Self, Error> {
         let mut f = Fields::new(body, "");
@@ -344,21 +309,6 @@ fn required_uuid(f: &mut Fields<'_>) -> Option<SessionUuid> {
         return None;
     }
     f.uuid("uuid")
-}
-
-/// A validated `POST /event`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRequest {
-    pub uuid: SessionUuid,
-    pub name: EventName,
-    pub attributes: Attributes,
-    pub occurred_at: Timestamp,
-    /// The client sent `timestamp`: with an `event_id`, the event's key is then fully the
-    /// client's, and a retry is recognised by that key alone.
-    pub stamped_by_client: bool,
-    pub event_id: Option<EventId>,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
 }
 
 impl EventRequest {
@@ -430,12 +380,6 @@ impl EventRequest {
     }
 }
 
-/// A validated `POST /session/show`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionShowRequest {
-    pub uuid: SessionUuid,
-}
-
 impl SessionShowRequest {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Error> {
         let mut f = Fields::new(body, "");
@@ -444,16 +388,6 @@ impl SessionShowRequest {
             None => Err(Error::Validation(f.errors)),
         }
     }
-}
-
-/// A validated `POST /event/show`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventShowRequest {
-    pub name: EventName,
-    pub page: u64,
-    pub per_page: u32,
-    pub sort: Sort,
-    pub cursor: Option<String>,
 }
 
 impl EventShowRequest {

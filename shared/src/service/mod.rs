@@ -2,24 +2,32 @@
 //! App holds what they need (configuration, store, queue, enricher, key and settings caches),
 //! built once per cold start (or once per `atrack serve`) and shared by every request.
 //!
+//! - `ingest`: init (a visit), attributes and events
+//! - `reads`: session/show's session and event/show's pages
 //! - `enrichment`: enriching an init, inline or from a queued job
 //! - `keys`, `settings`: the per-process caches in front of the store
 //! - `cache`: the bounded expiring cache both use
 
 pub mod cache;
 pub mod enrichment;
+pub mod ingest;
 pub mod keys;
+pub mod reads;
 pub mod settings;
 
 use std::sync::Arc;
 
 pub use enrichment::{JOB_RETRY_WINDOW_SECS, JobOutcome};
+pub use ingest::InitOutcome;
 use keys::KeyCache;
 use settings::SettingsCache;
 
-use crate::domain::time::{SharedClock, SystemClock};
+use crate::domain::project::{KeyRecord, Project};
+use crate::domain::settings::ProjectSettings;
+use crate::domain::time::{SharedClock, SystemClock, Timestamp};
 use crate::enrich::Enricher;
 use crate::enrich::geo::Geo;
+use crate::error::Error;
 use crate::queue::AnyQueue;
 use crate::runtime::config::Config;
 use crate::store::engine::dynamo::DynamoTable;
@@ -90,5 +98,20 @@ impl App {
             Enricher::new(geo),
             Arc::new(SystemClock),
         ))
+    }
+
+    /// The time by the App's clock (injected, so tests control it).
+    pub fn now(&self) -> Timestamp {
+        self.store.now()
+    }
+
+    /// A project's privacy settings, through the per-process cache.
+    pub async fn project_settings(&self, project: &Project) -> Result<ProjectSettings, Error> {
+        Ok(self.settings.get(&self.store, project).await?)
+    }
+
+    /// The live key behind a raw key, through the per-process cache.
+    pub async fn find_key(&self, raw: &str) -> Result<Option<KeyRecord>, Error> {
+        self.keys.find(&self.store, raw).await
     }
 }

@@ -2,9 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::commands::AttributesRequest;
 use crate::error::Error;
 use crate::http::RequestCtx;
-use crate::http::requests::AttributesRequest;
 use crate::service::App;
 
 pub async fn handle(
@@ -13,14 +13,7 @@ pub async fn handle(
     body: &Map<String, Value>,
 ) -> Result<Value, Error> {
     let req = AttributesRequest::parse(body, &app.config.limits)?;
-    app.store
-        .set_attributes(
-            &ctx.project,
-            &req.uuid,
-            &req.attributes,
-            req.replace,
-            &ctx.settings,
-        )
+    app.set_attributes(&ctx.project, &ctx.settings, &req)
         .await?;
     Ok(json!({"success": true, "uuid": req.uuid.to_string(), "queued": false}))
 }

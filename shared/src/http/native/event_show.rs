@@ -3,12 +3,11 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::commands::EventShowRequest;
 use crate::error::Error;
 use crate::http::RequestCtx;
 use crate::http::native::views;
-use crate::http::requests::EventShowRequest;
 use crate::service::App;
-use crate::store::repo::ListError;
 
 pub async fn handle(
     app: &App,
@@ -16,21 +15,7 @@ pub async fn handle(
     body: &Map<String, Value>,
 ) -> Result<Value, Error> {
     let req = EventShowRequest::parse(body, &app.config.limits)?;
-    let page = app
-        .store
-        .list_events(
-            &ctx.project,
-            &req.name,
-            req.sort,
-            req.per_page,
-            req.page,
-            req.cursor.as_deref(),
-        )
-        .await
-        .map_err(|e| match e {
-            ListError::Cursor(c) => Error::InvalidCursor(c),
-            ListError::Store(s) => Error::from(s),
-        })?;
+    let page = app.list_events(&ctx.project, &req).await?;
     let per_page = u64::from(req.per_page);
     let count = page.rows.len() as u64;
     let first = (page.page - 1).saturating_mul(per_page) + 1;

@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::commands::SessionShowRequest;
 use crate::error::Error;
 use crate::http::RequestCtx;
 use crate::http::native::views;
-use crate::http::requests::SessionShowRequest;
 use crate::service::App;
 use crate::store::repo::SESSION_EVENTS_LIMIT;
 
@@ -16,8 +16,7 @@ pub async fn handle(
 ) -> Result<Value, Error> {
     let req = SessionShowRequest::parse(body)?;
     let found = app
-        .store
-        .session_with_events(&ctx.project, &req.uuid)
+        .session(&ctx.project, &req.uuid)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no session {}", req.uuid)))?;
     let events: Vec<Value> = found.events.iter().map(views::session_event).collect();

@@ -1,0 +1,88 @@
+//! What a client asks for, validated: the commands and queries the services take, whichever
+//! door they came through. The A-TRACK routes decode them from JSON (`http::requests`); other
+//! vendors' routes will build the same values from their own shapes.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use super::time::Timestamp;
+use super::values::{Attributes, EventId, EventName, SessionUuid, Sort};
+
+/// Where a request came from, as the transport saw it: the client's address (socket peer,
+/// API Gateway's source IP, or a trusted X-Forwarded-For entry) and its User-Agent header.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// `context.url` as sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UrlContext {
+    pub href: Option<String>,
+    pub raw: Option<String>,
+    pub path: Option<String>,
+    pub query: Option<String>,
+    pub hash: Option<String>,
+    pub referer: Option<String>,
+    pub source_url: Option<String>,
+}
+
+/// `context.client` as sent: the IP and user agent pulled out, everything else kept as given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientContext {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub other: Map<String, Value>,
+}
+
+/// A visit: `POST /init` validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InitRequest {
+    pub uuid: Option<SessionUuid>,
+    pub url: UrlContext,
+    pub client: ClientContext,
+    pub user_attributes: Option<Attributes>,
+    pub custom_data: Option<Attributes>,
+    pub synchronous: bool,
+}
+
+/// A validated `POST /attributes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributesRequest {
+    pub uuid: SessionUuid,
+    pub attributes: Attributes,
+    pub replace: bool,
+}
+
+/// A validated `POST /event`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRequest {
+    pub uuid: SessionUuid,
+    pub name: EventName,
+    pub attributes: Attributes,
+    pub occurred_at: Timestamp,
+    /// The client sent `timestamp`: with an `event_id`, the event's key is then fully the
+    /// client's, and a retry is recognised by that key alone.
+    pub stamped_by_client: bool,
+    pub event_id: Option<EventId>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A validated `POST /session/show`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionShowRequest {
+    pub uuid: SessionUuid,
+}
+
+/// A validated `POST /event/show`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventShowRequest {
+    pub name: EventName,
+    pub page: u64,
+    pub per_page: u32,
+    pub sort: Sort,
+    pub cursor: Option<String>,
+}

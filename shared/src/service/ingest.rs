@@ -1,0 +1,184 @@
+//! Ingest: a visit (init), attribute writes and events, each once, whichever route or door
+//! they came through.
+
+use serde_json::{Map, Value, json};
+
+use super::App;
+use crate::domain::commands::{
+    AttributesRequest, ClientInfo, EventRequest, InitRequest, UrlContext,
+};
+use crate::domain::project::Project;
+use crate::domain::settings::ProjectSettings;
+use crate::domain::values::SessionUuid;
+use crate::enrich::GEO_KEY;
+use crate::error::Error;
+use crate::queue::EnrichJob;
+use crate::store::item::get_i64;
+use crate::store::repo::{EventOutcome, InitWrite, NewEvent, session_attr};
+
+/// What became of an init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitOutcome {
+    pub uuid: SessionUuid,
+    /// Enrichment was handed to the queue; otherwise it ran before the answer.
+    pub queued: bool,
+}
+
+impl App {
+    /// The stored context: the URL parts and client fields as sent, with the request's own IP
+    /// and User-Agent standing in for absent ones.
+    /// The context as stored. When the project anonymizes addresses, the GeoIP lookup happens here,
+    /// on the full address, and only its result (under `geo`, a key no SDK sends at this level) and
+    /// the cut address are stored; enrichment, inline or queued, then uses that result.
+    fn stored_context(
+        &self,
+        req: &InitRequest,
+        origin: &ClientInfo,
+        settings: &ProjectSettings,
+    ) -> Value {
+        let UrlContext {
+            href,
+            raw,
+            path,
+            query,
+            hash,
+            referer,
+            source_url,
+        } = &req.url;
+        let mut url = Map::new();
+        for (name, value) in [
+            ("href", href),
+            ("raw", raw),
+            ("path", path),
+            ("query", query),
+            ("hash", hash),
+            ("referer", referer),
+            ("source_url", source_url),
+        ] {
+            if let Some(v) = value {
+                url.insert(name.into(), Value::String(v.clone()));
+            }
+        }
+        let mut client = req.client.other.clone();
+        let ip = req
+            .client
+            .ip_address
+            .clone()
+            .or_else(|| origin.ip.map(|ip| ip.to_string()));
+        let user_agent = req
+            .client
+            .user_agent
+            .clone()
+            .or_else(|| origin.user_agent.clone());
+        let mut geo = None;
+        if let Some(ip) = ip {
+            let stored = settings.stored_ip_text(&ip);
+            if stored.as_deref() != Some(ip.as_str()) {
+                // Anonymized: look the full address up now, in memory, and keep only the result.
+                let mut looked_up = self.enricher.geo().ip_data(Some(&ip)).data;
+                match &stored {
+                    Some(cut) => looked_up["ip"] = Value::String(cut.clone()),
+                    None => {
+                        if let Some(data) = looked_up.as_object_mut() {
+                            data.remove("ip");
+                        }
+                    }
+                }
+                geo = Some(looked_up);
+            }
+            if let Some(stored) = stored {
+                client.insert("ipAddress".into(), Value::String(stored));
+            }
+        }
+        if let Some(ua) = user_agent {
+            client.insert("userAgent".into(), Value::String(ua));
+        }
+        let mut context = json!({"url": url, "client": client});
+        if let Some(geo) = geo {
+            context[GEO_KEY] = geo;
+        }
+        context
+    }
+
+    /// Creates or continues a session with a visit's raw context, then enriches it now
+    /// (`synchronous`, or no queue, or the queue unreachable) or through the queue.
+    pub async fn init(
+        &self,
+        project: &Project,
+        settings: &ProjectSettings,
+        origin: &ClientInfo,
+        req: &InitRequest,
+    ) -> Result<InitOutcome, Error> {
+        let uuid = req.uuid.unwrap_or_else(SessionUuid::new_v4);
+        let write = InitWrite {
+            uuid,
+            context: self.stored_context(req, origin, settings),
+            user_attributes: req.user_attributes.clone(),
+            custom_data: req.custom_data.clone(),
+            settings: *settings,
+        };
+        let item = self.store.init_session(project, &write).await?;
+
+        let mut queued = false;
+        if !req.synchronous
+            && let Some(queue) = &self.queue
+        {
+            let job = EnrichJob {
+                project: project.as_str().to_owned(),
+                uuid: uuid.to_string(),
+                init_seq: get_i64(&item, session_attr::INIT_SEQ).unwrap_or_default(),
+            };
+            match queue.send(&job).await {
+                Ok(()) => queued = true,
+                // An init is never lost to a queue outage: enrich now instead.
+                Err(e) => tracing::warn!(
+                    error = &e as &dyn std::error::Error,
+                    "enqueue failed; enriching inline"
+                ),
+            }
+        }
+        if !queued {
+            self.enrich_item(project, &uuid, &item).await?;
+        }
+        Ok(InitOutcome { uuid, queued })
+    }
+
+    /// Merges (or replaces) a session's attributes; an unknown UUID gets a minimal session.
+    pub async fn set_attributes(
+        &self,
+        project: &Project,
+        settings: &ProjectSettings,
+        req: &AttributesRequest,
+    ) -> Result<(), Error> {
+        self.store
+            .set_attributes(project, &req.uuid, &req.attributes, req.replace, settings)
+            .await?;
+        Ok(())
+    }
+
+    /// Records an event, once per client `event_id`.
+    pub async fn record_event(
+        &self,
+        project: &Project,
+        settings: &ProjectSettings,
+        req: EventRequest,
+    ) -> Result<EventOutcome, Error> {
+        Ok(self
+            .store
+            .record_event(
+                project,
+                NewEvent {
+                    uuid: req.uuid,
+                    name: req.name,
+                    attributes: req.attributes,
+                    occurred_at: req.occurred_at,
+                    stamped_by_client: req.stamped_by_client,
+                    event_id: req.event_id,
+                    ip_address: req.ip_address,
+                    user_agent: req.user_agent,
+                    settings: *settings,
+                },
+            )
+            .await?)
+    }
+}
