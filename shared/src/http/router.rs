@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, get, on};
 use http::{Request, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
@@ -41,22 +41,77 @@ impl Route {
         Route::EventShow,
     ];
 
-    pub fn path(self) -> &'static str {
+    /// What the route declares; the router does the rest.
+    pub const fn spec(self) -> RouteSpec {
         match self {
-            Route::Init => "/init",
-            Route::Attributes => "/attributes",
-            Route::Event => "/event",
-            Route::SessionShow => "/session/show",
-            Route::EventShow => "/event/show",
+            Route::Init => native("/init", Scope::Public),
+            Route::Attributes => native("/attributes", Scope::Public),
+            Route::Event => native("/event", Scope::Public),
+            Route::SessionShow => native("/session/show", Scope::Public),
+            Route::EventShow => native("/event/show", Scope::Secret),
         }
+    }
+
+    pub fn path(self) -> &'static str {
+        self.spec().path
     }
 
     /// The least a key must be allowed to do to call this endpoint.
     pub fn scope(self) -> Scope {
-        match self {
-            Route::EventShow => Scope::Secret,
-            _ => Scope::Public,
-        }
+        self.spec().scope
+    }
+}
+
+/// Every A-TRACK route: POST, the configured body limit, the key in `x-a-track-key` or, where
+/// a browser cannot set headers (`sendBeacon`), a public key in the body's `key`.
+const fn native(path: &'static str, scope: Scope) -> RouteSpec {
+    RouteSpec {
+        path,
+        methods: &[Method::Post],
+        scope,
+        body_limit: None,
+        credentials: &[
+            CredentialSource::Header(auth::KEY_HEADER),
+            CredentialSource::BodyField(auth::KEY_FIELD),
+        ],
+    }
+}
+
+/// The methods a route answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// Everything a route declares about itself: where it is, who may call it, how large a body
+/// it takes and where its caller's key is. Handlers never look at the transport for these.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub methods: &'static [Method],
+    /// The least a key must be allowed to do.
+    pub scope: Scope,
+    /// `None`: the configured limit (`ATRACK_MAX_BODY_BYTES`, 32 KB by default).
+    pub body_limit: Option<usize>,
+    /// Where the key may be, tried in order; see [`auth::Credential::in_headers`] and [`auth::Credential::in_body`].
+    pub credentials: &'static [CredentialSource],
+}
+
+pub use auth::CredentialSource;
+
+/// A handler's answer: JSON, or a body produced as it is sent (an export), with its type.
+pub enum Reply {
+    Json(Value),
+    Stream {
+        content_type: &'static str,
+        body: Body,
+    },
+}
+
+impl From<Value> for Reply {
+    fn from(value: Value) -> Self {
+        Reply::Json(value)
     }
 }
 
@@ -78,7 +133,7 @@ pub trait Endpoint: Send + Sync + 'static {
         app: &'a App,
         ctx: &'a RequestCtx,
         body: &'a Map<String, Value>,
-    ) -> impl Future<Output = Result<Value, Error>> + Send + 'a;
+    ) -> impl Future<Output = Result<Reply, Error>> + Send + 'a;
 }
 
 /// The five endpoints as types, for [`Endpoint`].
@@ -97,8 +152,9 @@ pub mod endpoint {
                     app: &'a App,
                     ctx: &'a RequestCtx,
                     body: &'a Map<String, Value>,
-                ) -> impl Future<Output = Result<Value, Error>> + Send + 'a {
-                    native::$module::handle(app, ctx, body)
+                ) -> impl Future<Output = Result<Reply, Error>> + Send + 'a {
+                    use futures::FutureExt;
+                    native::$module::handle(app, ctx, body).map(|r| r.map(Reply::from))
                 }
             }
         };
@@ -132,9 +188,24 @@ pub fn endpoint_router<E: Endpoint>(app: SharedApp) -> Router {
 }
 
 fn with_endpoint<E: Endpoint>(router: Router<SharedApp>) -> Router<SharedApp> {
+    let spec = E::ROUTE.spec();
+    let filter = spec
+        .methods
+        .iter()
+        .map(|m| match m {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+        })
+        .fold(None, |all: Option<MethodFilter>, m| {
+            Some(all.map_or(m, |a| a.or(m)))
+        });
+    let Some(filter) = filter else {
+        return router;
+    };
     router.route(
-        E::ROUTE.path(),
-        post(
+        spec.path,
+        on(
+            filter,
             |State(app): State<SharedApp>, req: Request<Body>| async move {
                 serve::<E>(&app, req).await
             },
@@ -220,7 +291,15 @@ async fn serve<E: Endpoint>(app: &App, req: Request<Body>) -> Response<Body> {
     async {
         let result = run::<E>(app, req).await;
         let response = match result {
-            Ok(body) => json_response(StatusCode::OK, &body),
+            Ok(Reply::Json(body)) => json_response(StatusCode::OK, &body),
+            Ok(Reply::Stream { content_type, body }) => {
+                let mut response = Response::new(body);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(content_type),
+                );
+                response
+            }
             Err(err) => {
                 if err.status().is_server_error() {
                     tracing::error!(error = &err as &dyn std::error::Error, "request failed");
@@ -240,33 +319,37 @@ async fn serve<E: Endpoint>(app: &App, req: Request<Body>) -> Response<Body> {
     .await
 }
 
-async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Value, Error> {
-    let route = E::ROUTE;
+async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error> {
+    let spec = E::ROUTE.spec();
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let limit = app.config.limits.max_body_bytes;
+    let limit = spec.body_limit.unwrap_or(app.config.limits.max_body_bytes);
     let bytes = read_body(body, limit, declared).await?;
-    // With the header, the key is checked before the body is decoded, so an unauthenticated
-    // caller learns nothing about the request shape. Without it, the key may be in the body
-    // (`sendBeacon` cannot set headers); a body that does not decode then has no key.
+    // With a key in the headers, it is checked before the body is decoded, so an
+    // unauthenticated caller learns nothing about the request shape. Without one, the key may
+    // be in the body (`sendBeacon` cannot set headers); a body that does not decode has none.
     let mut decoded = None;
-    if !parts.headers.contains_key(auth::KEY_HEADER) {
+    let mut credential = auth::Credential::in_headers(&parts.headers, spec.credentials);
+    if matches!(credential, auth::Credential::Missing) {
         decoded = parse_body(&bytes).ok();
+        credential = auth::Credential::in_body(decoded.as_ref(), spec.credentials);
     }
-    let credential = auth::Credential::find(&parts.headers, decoded.as_ref());
-    let key_in_body = matches!(credential, auth::Credential::Body(_));
-    let project = auth::authorize(app, credential, route.scope()).await?;
+    let key_field = match credential {
+        auth::Credential::Body { field, .. } => Some(field),
+        _ => None,
+    };
+    let project = auth::authorize(app, credential, spec.scope).await?;
     tracing::Span::current().record("project", project.as_str());
     let mut body: Map<String, Value> = match decoded {
         Some(body) => body,
         None => parse_body(&bytes)?,
     };
-    if key_in_body {
-        body.remove(auth::KEY_FIELD);
+    if let Some(field) = key_field {
+        body.remove(field);
     }
     let settings = app.project_settings(&project).await?;
     let ctx = RequestCtx {
