@@ -13,6 +13,7 @@ use atrack_shared::store::engine::dynamo::DynamoTable;
 use atrack_shared::store::item::{Attr, Item};
 use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use atrack_shared::store::table::Table;
+use atrack_shared::streams::Dispatcher;
 use atrack_shared::streams::poller::{MAX_EMPTY_PAGES, StreamPoller, streams_client_through};
 use atrack_tests::{Engine, local_aws, open_table};
 use aws_smithy_runtime_api::client::http::{
@@ -25,6 +26,11 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use serde_json::{Value, json};
+
+/// What the `count` function runs over `table`.
+fn counting(table: &DynamoTable) -> Dispatcher {
+    Dispatcher::for_table(table.clone())
+}
 
 const CHECKOUT: &str = "P#default#N#checkout_started";
 const PAGE_VIEW: &str = "P#default#N#page_view";
@@ -63,7 +69,7 @@ fn insert(event_id: &str, sequence: &str) -> Value {
 #[tokio::test]
 async fn the_sample_batch_counts_inserts_and_removals_of_events_only() {
     let (_t, table) = dynamo().await;
-    let response = process_stream_batch(&table, &sample()).await;
+    let response = process_stream_batch(&counting(&table), &sample()).await;
     assert!(response.batch_item_failures.is_empty());
     // Two checkouts inserted and one removed; one page view; the session change counts nothing.
     assert_eq!(counts(&table).await, (1, 1));
@@ -73,8 +79,8 @@ async fn the_sample_batch_counts_inserts_and_removals_of_events_only() {
 async fn a_redelivered_batch_is_counted_once() {
     let (_t, table) = dynamo().await;
     let event = sample();
-    process_stream_batch(&table, &event).await;
-    let again = process_stream_batch(&table, &event).await;
+    process_stream_batch(&counting(&table), &event).await;
+    let again = process_stream_batch(&counting(&table), &event).await;
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(counts(&table).await, (1, 1));
 }
@@ -83,7 +89,7 @@ async fn a_redelivered_batch_is_counted_once() {
 async fn a_redelivery_that_grew_counts_only_its_new_records() {
     let (_t, table) = dynamo().await;
     let event = sample();
-    process_stream_batch(&table, &event).await;
+    process_stream_batch(&counting(&table), &event).await;
     let mut grown = event.clone();
     let records = grown["Records"].as_array_mut().unwrap();
     records.push(insert(
@@ -94,7 +100,7 @@ async fn a_redelivery_that_grew_counts_only_its_new_records() {
         "ffff0000000000000000000000000002",
         "111100000000000000007",
     ));
-    process_stream_batch(&table, &grown).await;
+    process_stream_batch(&counting(&table), &grown).await;
     assert_eq!(counts(&table).await, (3, 1));
 }
 
@@ -103,7 +109,7 @@ async fn a_batch_that_cannot_be_counted_names_its_first_record_for_redelivery() 
     let (t, table) = dynamo().await;
     // A table that does not exist: every write fails, as in an outage.
     let missing = DynamoTable::new(table.client().clone(), format!("{}-missing", table.name()));
-    let response = process_stream_batch(&missing, &sample()).await;
+    let response = process_stream_batch(&counting(&missing), &sample()).await;
     let failed: Vec<Option<&str>> = response
         .batch_item_failures
         .iter()
@@ -120,10 +126,10 @@ async fn records_without_an_id_are_skipped_not_fatal() {
         {"eventName": "INSERT"},
         insert("ffff0000000000000000000000000009", "1")
     ]});
-    let response = process_stream_batch(&table, &event).await;
+    let response = process_stream_batch(&counting(&table), &event).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(counts(&table).await, (1, 0));
-    let nothing = process_stream_batch(&table, &json!({})).await;
+    let nothing = process_stream_batch(&counting(&table), &json!({})).await;
     assert!(nothing.batch_item_failures.is_empty());
 }
 
@@ -173,21 +179,21 @@ async fn a_poison_record_is_reported_and_the_records_around_it_are_counted_once(
         insert_into(CHECKOUT, 3),
         insert_into(PAGE_VIEW, 4),
     ];
-    let response = process_stream_batch(&table, &batch(&records)).await;
+    let response = process_stream_batch(&counting(&table), &batch(&records)).await;
     // Lambda redelivers from the poison record: the records after it are counted already.
     assert_eq!(failures(&response), [sequence(&records[1])]);
     assert_eq!(counts(&table).await, (2, 1));
     // The same batch again, and the redelivery from the poison record, count nothing twice
     // and report the poison record again (until Lambda gives up on it and sends it to the
     // dead-letter queue).
-    let again = process_stream_batch(&table, &batch(&records)).await;
+    let again = process_stream_batch(&counting(&table), &batch(&records)).await;
     assert_eq!(failures(&again), [sequence(&records[1])]);
-    let rest = process_stream_batch(&table, &batch(&records[1..])).await;
+    let rest = process_stream_batch(&counting(&table), &batch(&records[1..])).await;
     assert_eq!(failures(&rest), [sequence(&records[1])]);
     assert_eq!(counts(&table).await, (2, 1));
     // Once it is set aside, Lambda moves on; a later batch counts as usual.
     let later = [insert_into(CHECKOUT, 5)];
-    let response = process_stream_batch(&table, &batch(&later)).await;
+    let response = process_stream_batch(&counting(&table), &batch(&later)).await;
     assert!(failures(&response).is_empty());
     assert_eq!(counts(&table).await, (3, 1));
 }
@@ -196,14 +202,14 @@ async fn a_poison_record_is_reported_and_the_records_around_it_are_counted_once(
 async fn bisected_redeliveries_of_a_counted_batch_count_nothing_twice() {
     let (_t, table) = dynamo().await;
     let records: Vec<Value> = (1..=6).map(|n| insert_into(CHECKOUT, n)).collect();
-    process_stream_batch(&table, &batch(&records)).await;
+    process_stream_batch(&counting(&table), &batch(&records)).await;
     assert_eq!(counts(&table).await, (6, 0));
     // The function failed after counting (a timeout, say): Lambda splits the batch in two and
     // delivers the halves in order; the second half fails again, is retried, then split.
     // Each delivery starts where Lambda's checkpoint is: the start of the one before (a retry)
     // or the record after its end.
     for piece in [&records[..3], &records[3..], &records[3..5], &records[5..]] {
-        let response = process_stream_batch(&table, &batch(piece)).await;
+        let response = process_stream_batch(&counting(&table), &batch(piece)).await;
         assert!(failures(&response).is_empty());
         assert_eq!(counts(&table).await, (6, 0), "after {piece:?}");
     }
@@ -229,7 +235,7 @@ async fn redeliveries_split_anywhere_in_a_batch_counted_in_parts_count_each_reco
         &records[112..131],
         &records[131..],
     ] {
-        let response = process_stream_batch(&table, &batch(piece)).await;
+        let response = process_stream_batch(&counting(&table), &batch(piece)).await;
         assert!(failures(&response).is_empty());
     }
     for n in 0..150 {

@@ -12,6 +12,7 @@ use crate::runtime::config::Config;
 use crate::runtime::worker::{process_sqs_batch, process_stream_batch};
 use crate::service::App;
 use crate::store::engine::dynamo::DynamoTable;
+use crate::streams::Dispatcher;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -44,13 +45,11 @@ pub async fn run_count() -> Result<(), BoxError> {
     let config = Config::from_env()?;
     let table_name = config.table_name.ok_or("TABLE_NAME is not set")?;
     let aws = crate::runtime::aws::load_config().await;
-    let table = Arc::new(DynamoTable::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        table_name,
-    ));
+    let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&aws), table_name);
+    let dispatcher = Arc::new(Dispatcher::for_table(table));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let table = table.clone();
-        async move { Ok::<_, BoxError>(process_stream_batch(&table, &event.payload).await) }
+        let dispatcher = dispatcher.clone();
+        async move { Ok::<_, BoxError>(process_stream_batch(&dispatcher, &event.payload).await) }
     }))
     .await
 }

@@ -13,10 +13,9 @@ use crate::queue::EnrichJob;
 #[cfg(feature = "embedded")]
 use crate::queue::embedded::EmbeddedQueue;
 use crate::service::{App, JobOutcome};
-use crate::store::engine::dynamo::DynamoTable;
 #[cfg(feature = "embedded")]
 use crate::store::engine::embedded::EmbeddedTable;
-use crate::streams::counts::Record;
+use crate::streams::{Dispatcher, Record};
 
 /// How many messages of a batch are processed at once.
 const CONCURRENCY: usize = 8;
@@ -127,7 +126,7 @@ pub async fn run_embedded(app: &App, queue: &EmbeddedQueue, mut shutdown: watch:
 /// already, and Lambda sends it to the failure queue once its retries are spent), or the first
 /// that storage failed to count.
 pub async fn process_stream_batch(
-    table: &DynamoTable,
+    dispatcher: &Dispatcher,
     event: &serde_json::Value,
 ) -> DynamoDbEventResponse {
     let records = event
@@ -145,17 +144,8 @@ pub async fn process_stream_batch(
             read
         })
         .collect();
-    // Boxed: the counting future is deep enough to overflow the compiler's layout limit in
-    // the function's `main`.
-    let done = Box::pin(table.count_delivery(&records)).await;
-    tracing::info!(
-        records = records.len(),
-        counted = done.counted,
-        retry_from = done.retry_from.as_deref(),
-        "stream batch counted"
-    );
     let mut response = DynamoDbEventResponse::default();
-    if let Some(sequence) = done.retry_from {
+    if let Some(sequence) = dispatcher.dispatch(&records).await {
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(sequence);
         response.batch_item_failures.push(failure);

@@ -201,6 +201,24 @@ enum Run {
     Through(String),
 }
 
+/// The index counts as a [`StreamHandler`](super::StreamHandler): event/show's totals.
+pub struct IndexCounts(pub DynamoTable);
+
+impl super::StreamHandler for IndexCounts {
+    fn name(&self) -> &'static str {
+        "index counts"
+    }
+
+    fn handle<'a>(
+        &'a self,
+        records: &'a [Record],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Delivery> + Send + 'a>> {
+        // Boxed anyway: the counting future is deep enough to overflow the compiler's layout
+        // limit in the count function's `main` when inlined.
+        Box::pin(self.0.count_delivery(records))
+    }
+}
+
 impl DynamoTable {
     /// The count item of an index partition.
     pub(crate) async fn read_count(&self, partition: &str) -> StoreResult<u64> {
