@@ -1725,21 +1725,26 @@ fn report(
     statuses: &[Vec<[u16; 2]>],
     requests: usize,
 ) -> String {
-    let first = findings.iter().filter(|f| !f.follows_earlier).count();
+    let groups: Vec<&[Finding]> = findings
+        .chunk_by(|a, b| (a.scenario, a.step) == (b.scenario, b.step))
+        .collect();
+    let first = groups.iter().filter(|g| !g[0].follows_earlier).count();
     let mut out = format!(
-        "{} finding(s), {first} of them the first in their scenario, over {requests} requests \
-         in {} scenarios:\n",
+        "{} finding(s) at {} step(s), {first} of them the first step of their scenario to have \
+         any, over {requests} requests in {} scenarios:\n",
         findings.len(),
+        groups.len(),
         scenarios.len()
     );
-    for (n, f) in findings.iter().enumerate() {
+    // Findings of one step are reported together, under its request sequence, once.
+    for (n, group) in groups.iter().enumerate() {
+        let f = &group[0];
         let scenario = &scenarios[f.scenario];
         let step = &scenario.steps[f.step];
         let _ = writeln!(
             out,
-            "\n[{}] {} — step {} of scenario \"{}\": {}{}",
+            "\n[{}] step {} of scenario \"{}\": {}{}",
             n + 1,
-            f.what,
             f.step + 1,
             scenario.name,
             step.reason,
@@ -1747,8 +1752,11 @@ fn report(
                 " (after an earlier finding in this scenario: may be its consequence)"
             } else {
                 ""
-            }
+            },
         );
+        for f in group.iter() {
+            let _ = writeln!(out, "    - {}", f.what);
+        }
         let _ = writeln!(out, "    requests (embedded, dynamodb statuses):");
         for (i, s) in scenario.steps.iter().enumerate().take(f.step + 1) {
             let [a, b] = statuses[f.scenario][i];
@@ -1761,7 +1769,7 @@ fn report(
                 short(&s.body)
             );
         }
-        if let Some([(sa, a), (sb, b)]) = &f.answers {
+        if let Some([(sa, a), (sb, b)]) = group.iter().find_map(|f| f.answers.as_ref()) {
             let _ = writeln!(out, "    embedded {sa}: {}", short(a));
             let _ = writeln!(out, "    dynamodb {sb}: {}", short(b));
         }
