@@ -33,6 +33,7 @@ on_both_engines!(
     retention_stamps_every_item_with_an_expiry,
     expired_items_are_hidden_before_they_are_deleted,
     a_queued_init_is_enriched_from_the_lookup_made_before_storage,
+    a_session_lives_as_long_as_events_keep_arriving,
 );
 
 const FULL_V4: &str = "50.89.98.90";
@@ -340,4 +341,33 @@ async fn a_queued_init_is_enriched_from_the_lookup_made_before_storage(engine: E
         let stored = format!("{:?}", session_items(server.table(), &uuid).await);
         assert!(!stored.contains(FULL_V4), "{enrichment:?}: {stored}");
     }
+}
+
+/// Retention counts from a session's last activity of any kind: a visitor who only sends
+/// events (no init or attributes since landing) keeps their session, its id and its
+/// attribution for as long as the events come; once they stop, it expires with them.
+async fn a_session_lives_as_long_as_events_keep_arriving(engine: Engine) {
+    let start = Timestamp::parse_rfc3339("2026-12-01T10:00:00Z").unwrap();
+    let (server, clock) = retention_server(engine, start, 1).await;
+    let uuid = Uuid::new_v4().to_string();
+    let mut init = init_body(&uuid);
+    init["synchronous"] = json!(true);
+    assert_eq!(server.public("/init", &init).await.status, 200);
+    let landed = server.session(&uuid).await["session"].clone();
+    assert_eq!(landed["utm_data"]["utm_source"], "news", "{landed}");
+
+    // Three days of an event every twelve hours: far past the one-day retention of the init.
+    for _ in 0..6 {
+        clock.advance_millis(12 * 3_600_000);
+        let event = json!({"uuid": uuid, "event": "heartbeat"});
+        assert_eq!(server.public("/event", &event).await.status, 200);
+        let session = server.session(&uuid).await["session"].clone();
+        assert_eq!(session["id"], landed["id"], "the same session, not a new one");
+        assert_eq!(session["utm_data"], landed["utm_data"], "attribution is kept");
+    }
+
+    // The events stop: a day later the session has expired with them.
+    clock.advance_millis(86_400_000 + 1_000);
+    let gone = server.public("/session/show", &json!({"uuid": uuid})).await;
+    assert_error(&gone, 404, "not_found");
 }

@@ -5,7 +5,7 @@
 //!   `subdivisions`) and ASN / ISP (`autonomous_system_number`, `autonomous_system_organization`,
 //!   `isp`, `organization`), what production users license;
 //! - the flat schema of the freely redistributable ip-location-db packages (`city`,
-//!   `country_code`, `latitude`, `longitude`, `state1`, `timezone`), which `infra/fetch-geoip.sh`
+//!   `country_code`, `latitude`, `longitude`, `state1`, `timezone`), which `atrack geoip fetch`
 //!   installs by default.
 //!
 //! Without a database the lookup still answers `{ip}`: missing data is one warning at startup,
@@ -174,7 +174,7 @@ impl Geo {
             tracing::warn!(
                 city = !geo.city.is_empty(),
                 asn = geo.asn.is_some(),
-                "GeoIP data missing: run infra/fetch-geoip.sh or set GEOIP_CITY_DB / GEOIP_ASN_DB"
+                "GeoIP data missing: run `atrack geoip fetch` or set GEOIP_CITY_DB / GEOIP_ASN_DB"
             );
         }
         geo
