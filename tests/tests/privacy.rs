@@ -362,8 +362,14 @@ async fn a_session_lives_as_long_as_events_keep_arriving(engine: Engine) {
         let event = json!({"uuid": uuid, "event": "heartbeat"});
         assert_eq!(server.public("/event", &event).await.status, 200);
         let session = server.session(&uuid).await["session"].clone();
-        assert_eq!(session["id"], landed["id"], "the same session, not a new one");
-        assert_eq!(session["utm_data"], landed["utm_data"], "attribution is kept");
+        assert_eq!(
+            session["id"], landed["id"],
+            "the same session, not a new one"
+        );
+        assert_eq!(
+            session["utm_data"], landed["utm_data"],
+            "attribution is kept"
+        );
     }
 
     // The events stop: a day later the session has expired with them.
