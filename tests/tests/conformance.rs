@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use atrack_shared::domain::commands::EventRequest;
 use atrack_shared::domain::project::{KeyRegistration, Project, Scope};
 use atrack_shared::domain::settings::ProjectSettings;
 use atrack_shared::domain::time::{Clock, ManualClock, Timestamp};
@@ -13,7 +14,7 @@ use atrack_shared::domain::values::{Attributes, EventId, EventName, Limits, Sess
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
 use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
-use atrack_shared::store::repo::{InitWrite, ListError, NewEvent, Repo, SESSION_EVENTS_LIMIT};
+use atrack_shared::store::repo::{InitWrite, ListError, Repo, SESSION_EVENTS_LIMIT};
 use atrack_shared::store::table::{
     Condition, Key, Query, SortRange, StoreError, Table, Update, UpdateOp, Write,
 };
@@ -655,8 +656,8 @@ const KEEP: ProjectSettings = ProjectSettings {
     retention_days: None,
 };
 
-fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> NewEvent {
-    NewEvent {
+fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> EventRequest {
+    EventRequest {
         uuid,
         name: name(event),
         attributes: attrs(json!({"cart_value": 129.99, "currency": "USD"})),
@@ -665,7 +666,6 @@ fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> NewEvent {
         event_id: None,
         ip_address: None,
         user_agent: None,
-        settings: ProjectSettings::default(),
     }
 }
 
@@ -776,7 +776,7 @@ async fn event_for_unknown_uuid_creates_a_minimal_session(engine: Engine) {
     let p = project("acme");
     let uuid = SessionUuid::new_v4();
     let outcome = repo
-        .record_event(&p, new_event(uuid, "checkout_started", clock.now()))
+        .record_event(&p, new_event(uuid, "checkout_started", clock.now()), &KEEP)
         .await
         .unwrap();
     assert!(!outcome.duplicate);
@@ -811,13 +811,13 @@ async fn event_takes_ip_and_user_agent_from_its_session_unless_given(engine: Eng
     repo.init_session(&p, &init_write(uuid, "https://a/"))
         .await
         .unwrap();
-    repo.record_event(&p, new_event(uuid, "from_session", clock.now()))
+    repo.record_event(&p, new_event(uuid, "from_session", clock.now()), &KEEP)
         .await
         .unwrap();
     let mut explicit = new_event(uuid, "explicit", clock.now());
     explicit.ip_address = Some("2001:db8::1".into());
     explicit.user_agent = Some("curl/8".into());
-    repo.record_event(&p, explicit).await.unwrap();
+    repo.record_event(&p, explicit, &KEEP).await.unwrap();
 
     let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
     let by_name = |n: &str| {
@@ -844,13 +844,13 @@ async fn retried_event_id_is_stored_once(engine: Engine) {
     let id = EventId::new_v4();
     let mut event = new_event(uuid, "purchase", clock.now());
     event.event_id = Some(id);
-    let first = repo.record_event(&p, event.clone()).await.unwrap();
+    let first = repo.record_event(&p, event.clone(), &KEEP).await.unwrap();
     assert!(!first.duplicate);
     assert_eq!(first.event_id, id.to_string());
     // The retry arrives later, with a different body time: still the same event.
     clock.advance_millis(5_000);
     event.occurred_at = clock.now();
-    let retry = repo.record_event(&p, event).await.unwrap();
+    let retry = repo.record_event(&p, event, &KEEP).await.unwrap();
     assert!(retry.duplicate);
     let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
     assert_eq!(found.events.len(), 1);
@@ -869,14 +869,14 @@ async fn retried_client_stamped_event_is_one_write_and_stored_once(engine: Engin
     event.stamped_by_client = true;
     assert!(
         !repo
-            .record_event(&p, event.clone())
+            .record_event(&p, event.clone(), &KEEP)
             .await
             .unwrap()
             .duplicate
     );
     // The same body again, as an SDK retries after a timeout.
     clock.advance_millis(5_000);
-    assert!(repo.record_event(&p, event).await.unwrap().duplicate);
+    assert!(repo.record_event(&p, event, &KEEP).await.unwrap().duplicate);
     let partition = t
         .table
         .query(Query {
@@ -918,7 +918,7 @@ async fn one_time_and_event_id_in_many_sessions_list_in_one_total_order(engine: 
         let mut event = new_event(uuid, "purchase", clock.now());
         event.event_id = Some(id);
         event.stamped_by_client = true;
-        assert!(!repo.record_event(&p, event).await.unwrap().duplicate);
+        assert!(!repo.record_event(&p, event, &KEEP).await.unwrap().duplicate);
         uuids.push(uuid.to_string());
     }
     uuids.sort();
@@ -1017,7 +1017,7 @@ async fn session_with_events_returns_the_newest_hundred(engine: Engine) {
     let mut offsets: Vec<i64> = (0..105).collect();
     offsets.reverse();
     offsets.swap(3, 80);
-    let events: Vec<NewEvent> = offsets
+    let events: Vec<EventRequest> = offsets
         .iter()
         .map(|i| {
             new_event(
@@ -1046,12 +1046,13 @@ async fn session_with_events_returns_the_newest_hundred(engine: Engine) {
 }
 
 /// Records events eight at a time, as concurrent requests would.
-async fn futures_join(repo: &Repo<AnyTable>, p: &Project, events: Vec<NewEvent>) {
+async fn futures_join(repo: &Repo<AnyTable>, p: &Project, events: Vec<EventRequest>) {
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
-        let chunk: Vec<NewEvent> = events.by_ref().take(8).collect();
+        let chunk: Vec<EventRequest> = events.by_ref().take(8).collect();
         let results =
-            futures::future::join_all(chunk.into_iter().map(|e| repo.record_event(p, e))).await;
+            futures::future::join_all(chunk.into_iter().map(|e| repo.record_event(p, e, &KEEP)))
+                .await;
         for r in results {
             r.unwrap();
         }
@@ -1064,7 +1065,7 @@ async fn event_listing_pages_by_number_and_by_cursor_agree(engine: Engine) {
     let p = project("acme");
     let base = clock.now().micros();
     let sessions: Vec<SessionUuid> = (0..3).map(|_| SessionUuid::new_v4()).collect();
-    let events: Vec<NewEvent> = (0..60)
+    let events: Vec<EventRequest> = (0..60)
         .map(|i| {
             new_event(
                 sessions[i as usize % 3],
@@ -1074,7 +1075,7 @@ async fn event_listing_pages_by_number_and_by_cursor_agree(engine: Engine) {
         })
         .collect();
     futures_join(&repo, &p, events).await;
-    repo.record_event(&p, new_event(sessions[0], "other", clock.now()))
+    repo.record_event(&p, new_event(sessions[0], "other", clock.now()), &KEEP)
         .await
         .unwrap();
     t.settle().await;
@@ -1147,7 +1148,7 @@ async fn the_cursor_secret_comes_with_the_deployment_and_never_enters_the_table(
     let uuid = SessionUuid::new_v4();
     for i in 0..3 {
         let at = Timestamp::from_micros(clock.now().micros() + i);
-        one.record_event(&p, new_event(uuid, "a", at))
+        one.record_event(&p, new_event(uuid, "a", at), &KEEP)
             .await
             .unwrap();
     }
@@ -1183,6 +1184,7 @@ async fn cursor_cannot_be_forged_or_reused_across_names(engine: Engine) {
         repo.record_event(
             &p,
             new_event(uuid, "a", Timestamp::from_micros(clock.now().micros() + i)),
+            &KEEP,
         )
         .await
         .unwrap();
@@ -1254,7 +1256,7 @@ async fn projects_never_see_each_other(engine: Engine) {
     repo.init_session(&a, &init_write(uuid, "https://a/"))
         .await
         .unwrap();
-    repo.record_event(&a, new_event(uuid, "shared_name", clock.now()))
+    repo.record_event(&a, new_event(uuid, "shared_name", clock.now()), &KEEP)
         .await
         .unwrap();
     assert!(repo.session_with_events(&b, &uuid).await.unwrap().is_none());
@@ -1265,7 +1267,7 @@ async fn projects_never_see_each_other(engine: Engine) {
         .unwrap();
     assert_eq!((listed.total, listed.rows.len()), (0, 0));
     // The same UUID in project b is a different session.
-    repo.record_event(&b, new_event(uuid, "shared_name", clock.now()))
+    repo.record_event(&b, new_event(uuid, "shared_name", clock.now()), &KEEP)
         .await
         .unwrap();
     let in_a = repo.session_with_events(&a, &uuid).await.unwrap().unwrap();

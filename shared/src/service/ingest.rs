@@ -14,7 +14,7 @@ use crate::enrich::GEO_KEY;
 use crate::error::Error;
 use crate::queue::EnrichJob;
 use crate::store::item::get_i64;
-use crate::store::repo::{EventOutcome, InitWrite, NewEvent, session_attr};
+use crate::store::repo::{EventOutcome, InitWrite, session_attr};
 
 /// What became of an init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,22 +163,6 @@ impl App {
         settings: &ProjectSettings,
         req: EventRequest,
     ) -> Result<EventOutcome, Error> {
-        Ok(self
-            .store
-            .record_event(
-                project,
-                NewEvent {
-                    uuid: req.uuid,
-                    name: req.name,
-                    attributes: req.attributes,
-                    occurred_at: req.occurred_at,
-                    stamped_by_client: req.stamped_by_client,
-                    event_id: req.event_id,
-                    ip_address: req.ip_address,
-                    user_agent: req.user_agent,
-                    settings: *settings,
-                },
-            )
-            .await?)
+        Ok(self.store.record_event(project, req, settings).await?)
     }
 }

@@ -3,10 +3,11 @@
 
 use super::sessions::session_attr;
 use super::{Repo, expired, expiry_op, json_map, now_attr};
+use crate::domain::commands::EventRequest;
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
 use crate::domain::time::Timestamp;
-use crate::domain::values::{Attributes, EventId, EventName, SessionUuid, Sort};
+use crate::domain::values::{EventId, EventName, SessionUuid, Sort};
 use crate::store::cursor::{CursorError, CursorState};
 use crate::store::item::{Attr, Item, get_i64, get_s};
 use crate::store::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
@@ -21,22 +22,6 @@ pub struct EventOutcome {
     pub event_id: String,
     /// The client's `event_id` had been recorded before; nothing new was stored.
     pub duplicate: bool,
-}
-
-/// A new event, validated.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub uuid: SessionUuid,
-    pub name: EventName,
-    pub attributes: Attributes,
-    pub occurred_at: Timestamp,
-    /// `occurred_at` came from the client, not from the server's clock.
-    pub stamped_by_client: bool,
-    pub event_id: Option<EventId>,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    /// The project's anonymization and retention.
-    pub settings: ProjectSettings,
 }
 
 /// One page of an event listing.
@@ -167,16 +152,17 @@ impl<T: Table> Repo<T> {
     pub async fn record_event(
         &self,
         project: &Project,
-        event: NewEvent,
+        event: EventRequest,
+        settings: &ProjectSettings,
     ) -> StoreResult<EventOutcome> {
         let now = self.now();
         let uuid = event.uuid.to_string();
         let pk = keys::session_pk(project.as_str(), &uuid);
         let session = self
-            .session_for_event(project, &event.uuid, &event.settings, now)
+            .session_for_event(project, &event.uuid, settings, now)
             .await?;
         let occurred_at = event.occurred_at.to_string();
-        let expires_at = event.settings.expires_at(now);
+        let expires_at = settings.expires_at(now);
         let client_keyed = event.event_id.is_some();
         let event_id = event.event_id.unwrap_or_else(EventId::new_v4).to_string();
         let mut sk = keys::event_sk(&occurred_at, &event_id);
@@ -236,7 +222,7 @@ impl<T: Table> Repo<T> {
             .or_else(|| from_session("ipAddress"))
             // Also cuts an address stored before the project turned anonymization on.
             .and_then(|ip| match ip {
-                Attr::S(text) => event.settings.stored_ip_text(&text).map(Attr::S),
+                Attr::S(text) => settings.stored_ip_text(&text).map(Attr::S),
                 other => Some(other),
             })
             .unwrap_or(Attr::Null);
