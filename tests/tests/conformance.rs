@@ -16,7 +16,8 @@ use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
 use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use atrack_shared::store::repo::{InitWrite, ListError, Repo, SESSION_EVENTS_LIMIT};
 use atrack_shared::store::table::{
-    Condition, Key, Query, SortRange, StoreError, Table, Update, UpdateOp, Write,
+    Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
+    Write,
 };
 use atrack_tests::{Engine, TestTable, on_both_engines, open_table};
 use serde_json::json;
@@ -28,6 +29,8 @@ on_both_engines!(
     merge_map_keeps_other_entries_and_takes_hostile_key_names,
     merging_an_empty_map_changes_nothing_and_succeeds,
     numbers_read_back_as_the_numbers_written,
+    a_read_of_named_paths_returns_just_those,
+    an_event_reads_only_what_it_copies_from_its_session,
     failed_update_condition_changes_nothing,
     absent_or_at_most_guards_numbers,
     table_query_pages_cover_every_item_once_in_order,
@@ -290,6 +293,149 @@ async fn numbers_read_back_as_the_numbers_written(engine: Engine) {
         let expected: serde_json::Value = serde_json::from_str(expected).unwrap();
         assert_eq!(back, expected, "{sent} on {engine:?}: read back {back}");
     }
+}
+
+/// A read names attribute paths (DynamoDB's ProjectionExpression): the item comes back with
+/// only those, nested as stored, and a path through something absent or not a map adds nothing.
+async fn a_read_of_named_paths_returns_just_those(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let k = key("p", "s");
+    let context = json!({"client": {"ipAddress": "1.2.3.4", "userAgent": "UA", "locale": "en"},
+        "url": {"href": "https://x.test/"}});
+    table
+        .put(
+            item(
+                &k.pk,
+                &k.sk,
+                &[
+                    ("id", Attr::n(7)),
+                    ("context", Attr::from_json(&context)),
+                    ("big", Attr::s("x".repeat(4096))),
+                ],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    let paths: &[&[&str]] = &[
+        &["id"],
+        &["context", "client", "ipAddress"],
+        &["context", "client", "userAgent"],
+        &["absent"],
+        &["big", "not_a_map"],
+        &["context", "url", "missing"],
+    ];
+    for consistent in [false, true] {
+        let mut read = Read::new(&k).only(paths);
+        if consistent {
+            read = read.consistent();
+        }
+        let got = table.read(read).await.unwrap().unwrap();
+        let expected = Item::from([
+            ("id".to_owned(), Attr::n(7)),
+            (
+                "context".to_owned(),
+                Attr::from_json(&json!({"client": {"ipAddress": "1.2.3.4", "userAgent": "UA"}})),
+            ),
+        ]);
+        assert_eq!(got, expected, "consistent: {consistent}");
+    }
+    assert!(
+        table
+            .read(Read::new(&key("p", "none")).only(paths))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The reads a table is asked for, by key and projection, around a real engine.
+struct ReadSpy {
+    inner: AnyTable,
+    reads: std::sync::Mutex<Vec<(Key, Vec<Vec<String>>)>>,
+}
+
+impl Table for ReadSpy {
+    async fn read(&self, read: Read<'_>) -> StoreResult<Option<Item>> {
+        let paths = read
+            .paths
+            .iter()
+            .map(|p| p.iter().map(|s| (*s).to_owned()).collect())
+            .collect();
+        self.reads.lock().unwrap().push((read.key.clone(), paths));
+        self.inner.read(read).await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
+        self.inner.put(item, condition).await
+    }
+
+    async fn update(&self, update: Update) -> StoreResult<Item> {
+        self.inner.update(update).await
+    }
+
+    async fn delete(&self, key: &Key) -> StoreResult<()> {
+        self.inner.delete(key).await
+    }
+
+    async fn query(&self, query: Query) -> StoreResult<Page> {
+        self.inner.query(query).await
+    }
+
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
+        self.inner.batch_write(writes).await
+    }
+
+    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
+        self.inner.index_count(index, partition).await
+    }
+
+    fn counts_are_exact(&self) -> bool {
+        self.inner.counts_are_exact()
+    }
+}
+
+/// A session item holds kilobytes of context; an event copies its id and two strings of it.
+/// Every read of the session an event makes names what it needs, never the whole item.
+async fn an_event_reads_only_what_it_copies_from_its_session(engine: Engine) {
+    let t = open_table(engine).await;
+    let spy = ReadSpy {
+        inner: t.table.clone(),
+        reads: Default::default(),
+    };
+    let clock = ManualClock::new(Timestamp::parse_rfc3339(T0).unwrap());
+    let repo = Repo::new(spy, Arc::new(clock.clone()));
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    let mut init = init_write(uuid, "https://a-track.io/?utm_source=google");
+    init.context["client"]["bulk"] = json!("y".repeat(8000));
+    repo.init_session(&p, &init).await.unwrap();
+    repo.table().reads.lock().unwrap().clear();
+
+    repo.record_event(&p, new_event(uuid, "purchase", clock.now()), &KEEP)
+        .await
+        .unwrap();
+    let session_key = Key::new(format!("P#acme#U#{uuid}"), "~SESSION");
+    let reads = repo.table().reads.lock().unwrap().clone();
+    let of_session: Vec<_> = reads.iter().filter(|(k, _)| *k == session_key).collect();
+    assert!(
+        !of_session.is_empty(),
+        "the event reads its session: {reads:?}"
+    );
+    for (_, paths) in of_session {
+        assert!(
+            !paths.is_empty(),
+            "a whole-item read of the session: {reads:?}"
+        );
+        assert!(
+            !paths.iter().any(|p| p.len() == 1 && p[0] == "context"),
+            "{paths:?}"
+        );
+    }
+    // And what it copied is right: the session's address and user agent.
+    let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
+    assert_eq!(get_s(&found.events[0], "ip_address"), Some("50.89.98.90"));
+    assert_eq!(get_s(&found.events[0], "user_agent"), Some("UA/1.0"));
 }
 
 async fn failed_update_condition_changes_nothing(engine: Engine) {

@@ -129,25 +129,33 @@ impl<'a> Read<'a> {
 }
 
 /// The parts of `item` at `paths`, nested as in the item (DynamoDB's ProjectionExpression): a
-/// path whose attribute is absent, or whose step is not a map, contributes nothing.
+/// path whose attribute is absent, or whose step is not a map, contributes nothing. Paths must
+/// not overlap (DynamoDB refuses `a` with `a.b`).
 pub fn project(item: &Item, paths: &[&[&str]]) -> Item {
-    fn insert(into: &mut BTreeMap<String, Attr>, from: &BTreeMap<String, Attr>, path: &[&str]) {
+    /// The value at `path` below `from`, if every step but the last is a map.
+    fn at<'a>(from: &'a BTreeMap<String, Attr>, path: &[&str]) -> Option<&'a Attr> {
+        let (first, rest) = path.split_first()?;
+        let value = from.get(*first)?;
+        match (rest.is_empty(), value) {
+            (true, value) => Some(value),
+            (false, Attr::M(inner)) => at(inner, rest),
+            (false, _) => None,
+        }
+    }
+    /// Writes `value` at `path` below `into`, making the maps on the way.
+    fn put(into: &mut BTreeMap<String, Attr>, path: &[&str], value: Attr) {
         let Some((first, rest)) = path.split_first() else {
             return;
         };
-        let Some(value) = from.get(*first) else {
-            return;
-        };
         if rest.is_empty() {
-            into.insert((*first).to_owned(), value.clone());
+            into.insert((*first).to_owned(), value);
             return;
         }
-        let Attr::M(inner) = value else { return };
         let slot = into
             .entry((*first).to_owned())
             .or_insert_with(|| Attr::M(BTreeMap::new()));
         if let Attr::M(slot) = slot {
-            insert(slot, inner, rest);
+            put(slot, rest, value);
         }
     }
     if paths.is_empty() {
@@ -155,7 +163,10 @@ pub fn project(item: &Item, paths: &[&[&str]]) -> Item {
     }
     let mut out = Item::new();
     for path in paths {
-        insert(&mut out, item, path);
+        // Only what is there: a path to nothing leaves no empty maps behind, as on DynamoDB.
+        if let Some(value) = at(item, path) {
+            put(&mut out, path, value.clone());
+        }
     }
     out
 }
