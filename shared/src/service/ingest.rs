@@ -25,11 +25,11 @@ pub struct InitOutcome {
 }
 
 impl App {
-    /// The stored context: the URL parts and client fields as sent, with the request's own IP
-    /// and User-Agent standing in for absent ones.
-    /// The context as stored. When the project anonymizes addresses, the GeoIP lookup happens here,
-    /// on the full address, and only its result (under `geo`, a key no SDK sends at this level) and
-    /// the cut address are stored; enrichment, inline or queued, then uses that result.
+    /// The context as stored: the URL parts and client fields as sent, with the request's own
+    /// IP and User-Agent standing in for absent ones. When the project anonymizes addresses,
+    /// the GeoIP lookup happens here, on the full address, and only its result (under `geo`, a
+    /// key no SDK sends at this level) and the cut address are stored; enrichment, inline or
+    /// queued, then uses that result.
     fn stored_context(
         &self,
         req: &InitRequest,
