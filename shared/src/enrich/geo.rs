@@ -174,7 +174,7 @@ impl Geo {
             tracing::warn!(
                 city = !geo.city.is_empty(),
                 asn = geo.asn.is_some(),
-                "GeoIP data missing: run `atrack geoip fetch` or set GEOIP_CITY_DB / GEOIP_ASN_DB"
+                "GeoIP data missing: ip_data holds the address only (set GEOIP_CITY_DB / GEOIP_ASN_DB)"
             );
         }
         geo
