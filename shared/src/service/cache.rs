@@ -62,9 +62,9 @@ impl<V: Clone> TtlCache<V> {
         {
             EntryResult::Retained(value) => return Ok(value),
             EntryResult::Replaced(guard, _) | EntryResult::Vacant(guard) => guard,
-            // Neither happens: the callback never removes, and only the blocking `entry`
-            // gives up waiting.
-            EntryResult::Removed(..) | EntryResult::Timeout => unreachable!(),
+            // Neither happens (the callback never removes, and only the blocking `entry` gives
+            // up waiting); were one to, the value is loaded and not cached, never a panic.
+            EntryResult::Removed(..) | EntryResult::Timeout => return load().await,
         };
         let value = load().await?;
         // Refused only if the entry was replaced meanwhile (it cannot be: we hold its

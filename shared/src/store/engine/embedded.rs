@@ -455,7 +455,10 @@ impl Table for EmbeddedTable {
     /// Every read sees the latest commit: `consistent` changes nothing here.
     async fn read(&self, read: Read<'_>) -> StoreResult<Option<Item>> {
         let item = self.read_item(&read.key.pk, &read.key.sk)?;
-        Ok(item.map(|item| project(&item, read.paths)))
+        Ok(match read.paths {
+            [] => item,
+            paths => item.map(|item| project(&item, paths)),
+        })
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {

@@ -6,7 +6,7 @@ use super::{Repo, now_attr};
 use crate::domain::project::{KeyPair, KeyRecord, KeyRegistration, Project, Scope, hash_key};
 use crate::store::item::{Attr, Item, get_s};
 use crate::store::keys::{self, PK, SK};
-use crate::store::table::{Condition, Key, StoreError, StoreResult, Table, Update, UpdateOp};
+use crate::store::table::{Condition, Key, Read, StoreError, StoreResult, Table, Update, UpdateOp};
 
 fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 24];
@@ -39,7 +39,8 @@ impl<T: Table> Repo<T> {
             Err(e) => return Err(e),
         }
         // Key items are never deleted, so the one that refused the write is there to read.
-        let existing = self.find_key_by_hash(&hash).await?.ok_or_else(|| {
+        // Consistent: the item that refused the write may be moments old.
+        let existing = self.read_key(&hash, true).await?.ok_or_else(|| {
             StoreError::Unavailable("the key exists but cannot be read back yet; try again".into())
         })?;
         Ok(if existing.revoked {
@@ -70,11 +71,17 @@ impl<T: Table> Repo<T> {
 
     /// Looks a key up by the hash of its raw text.
     pub async fn find_key_by_hash(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
-        let Some(item) = self
-            .table
-            .get(&Key::new(keys::key_pk(hash), keys::KEY_SK))
-            .await?
-        else {
+        self.read_key(hash, false).await
+    }
+
+    /// The key item by hash; `consistent` where a decision must see the latest write.
+    async fn read_key(&self, hash: &str, consistent: bool) -> StoreResult<Option<KeyRecord>> {
+        let key = Key::new(keys::key_pk(hash), keys::KEY_SK);
+        let mut read = Read::new(&key);
+        if consistent {
+            read = read.consistent();
+        }
+        let Some(item) = self.table.read(read).await? else {
             return Ok(None);
         };
         let project = get_s(&item, "project").and_then(|p| Project::parse(p).ok());
