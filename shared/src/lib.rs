@@ -15,6 +15,12 @@
 //! - `runtime`: configuration, telemetry, AWS clients, the Lambda and server entry points and
 //!   the background workers
 
+// The router's request future nests the whole pipeline (auth, caches, service, store), and
+// computing its layout from a cold build comes close to rustc's default query depth of 128;
+// an incremental build, which has part of it cached, stays well under. Headroom, so a clean
+// build never fails where an incremental one passed.
+#![recursion_limit = "256"]
+
 pub mod domain;
 pub mod enrich;
 pub mod error;

@@ -61,15 +61,17 @@ impl<V: Clone> TtlCache<V> {
             .await
         {
             EntryResult::Retained(value) => return Ok(value),
-            EntryResult::Replaced(guard, _) | EntryResult::Vacant(guard) => guard,
+            EntryResult::Replaced(guard, _) | EntryResult::Vacant(guard) => Some(guard),
             // Neither happens (the callback never removes, and only the blocking `entry` gives
             // up waiting); were one to, the value is loaded and not cached, never a panic.
-            EntryResult::Removed(..) | EntryResult::Timeout => return load().await,
+            EntryResult::Removed(..) | EntryResult::Timeout => None,
         };
         let value = load().await?;
         // Refused only if the entry was replaced meanwhile (it cannot be: we hold its
         // placeholder); the value is returned either way.
-        let _ = guard.insert((value.clone(), Instant::now()));
+        if let Some(guard) = guard {
+            let _ = guard.insert((value.clone(), Instant::now()));
+        }
         Ok(value)
     }
 }
