@@ -23,7 +23,8 @@ use atrack_shared::store::engine::dynamo::DynamoTable;
 use atrack_shared::store::engine::dynamo::capacity::CapacityMeter;
 use atrack_shared::store::engine::embedded::EmbeddedTable;
 use atrack_shared::streams::poller::{StreamPoller, streams_client};
-use serde_json::Value;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -235,6 +236,66 @@ pub async fn new_queue(client: &aws_sdk_sqs::Client) -> String {
         .await
         .expect("create a queue on the moto server");
     created.queue_url().expect("queue url").to_owned()
+}
+
+/// Receives every message waiting on a queue of the moto server.
+pub async fn drain(client: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut messages = Vec::new();
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive from moto");
+        let batch = received.messages().to_vec();
+        if batch.is_empty() {
+            return messages;
+        }
+        messages.extend(batch);
+    }
+}
+
+/// The event Lambda hands the enrich function for these messages (and for `extra` records of
+/// id and body, to play poison), built as JSON in the wire format of an SQS event source
+/// mapping, so the handler is fed what it gets in production.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], extra: &[(&str, &str)]) -> SqsEvent {
+    let record = |id: &str, body: &str, handle: &str| {
+        json!({
+            "messageId": id,
+            "receiptHandle": handle,
+            "body": body,
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": "1775958755156",
+                "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                "ApproximateFirstReceiveTimestamp": "1775958755160"
+            },
+            "messageAttributes": {},
+            "md5OfBody": "0",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:atrack-enrich",
+            "awsRegion": "us-east-1"
+        })
+    };
+    let mut records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            record(
+                m.message_id().unwrap(),
+                m.body().unwrap(),
+                m.receipt_handle().unwrap(),
+            )
+        })
+        .collect();
+    records.extend(
+        extra
+            .iter()
+            .map(|(id, body)| record(id, body, "poison-handle")),
+    );
+    serde_json::from_value(json!({"Records": records})).expect("an SQS event")
 }
 
 /// How to build a test server.

@@ -13,9 +13,9 @@ use atrack_shared::store::item::{Attr, get_i64};
 use atrack_shared::store::keys;
 use atrack_shared::store::table::{Key, Table};
 use atrack_tests::{
-    Engine, Enrichment, ServerOptions, TestServer, new_queue, on_both_engines, sqs_client,
+    Engine, Enrichment, ServerOptions, TestServer, drain, new_queue, on_both_engines, sqs_client,
+    sqs_event,
 };
-use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 
 on_both_engines!(
@@ -234,65 +234,6 @@ async fn embedded_jobs_left_by_a_crash_are_finished_at_the_next_start(engine: En
     );
     stop.send(true).unwrap();
     worker.await.unwrap();
-}
-
-/// Receives every message waiting on the queue.
-async fn drain(client: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut messages = Vec::new();
-    loop {
-        let received = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("receive from moto");
-        let batch = received.messages().to_vec();
-        if batch.is_empty() {
-            return messages;
-        }
-        messages.extend(batch);
-    }
-}
-
-/// The event Lambda hands the enrich function for these messages, built as JSON in the wire
-/// format of an SQS event source mapping, so the handler is fed what it gets in production.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message], extra: &[(&str, &str)]) -> SqsEvent {
-    let record = |id: &str, body: &str, handle: &str| {
-        json!({
-            "messageId": id,
-            "receiptHandle": handle,
-            "body": body,
-            "attributes": {
-                "ApproximateReceiveCount": "1",
-                "SentTimestamp": "1775958755156",
-                "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                "ApproximateFirstReceiveTimestamp": "1775958755160"
-            },
-            "messageAttributes": {},
-            "md5OfBody": "0",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:atrack-enrich",
-            "awsRegion": "us-east-1"
-        })
-    };
-    let mut records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            record(
-                m.message_id().unwrap(),
-                m.body().unwrap(),
-                m.receipt_handle().unwrap(),
-            )
-        })
-        .collect();
-    records.extend(
-        extra
-            .iter()
-            .map(|(id, body)| record(id, body, "poison-handle")),
-    );
-    serde_json::from_value(json!({"Records": records})).expect("an SQS event")
 }
 
 async fn sqs_server(engine: Engine) -> (TestServer, aws_sdk_sqs::Client, String, ManualClock) {

@@ -21,10 +21,9 @@ use atrack_shared::store::item::{Item, get_i64, get_s};
 use atrack_shared::store::keys::{self, SK, TTL_ATTR};
 use atrack_shared::store::table::{Query, SortRange, Table};
 use atrack_tests::{
-    Engine, Enrichment, ServerOptions, TestServer, assert_error, new_queue, on_both_engines,
-    sqs_client,
+    Engine, Enrichment, ServerOptions, TestServer, assert_error, drain, new_queue, on_both_engines,
+    sqs_client, sqs_event,
 };
-use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -241,45 +240,6 @@ async fn the_sweeper_deletes_expired_items_and_their_counts() {
     assert_eq!(server.session(&lasting).await["session"]["uuid"], lasting);
 }
 
-/// Receives every message waiting on an SQS queue of the moto server.
-async fn drain(client: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut messages = Vec::new();
-    loop {
-        let received = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("receive from moto");
-        if received.messages().is_empty() {
-            return messages;
-        }
-        messages.extend(received.messages().iter().cloned());
-    }
-}
-
-/// The event Lambda hands the enrich function for these messages, in its wire format.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:atrack-enrich",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({"Records": records})).expect("an SQS event")
-}
-
 /// A queued init is enriched later, from what was stored: the lookup of the full address made
 /// at init time, never the full address itself. Through both queues: the embedded worker (as
 /// `atrack serve` runs it, over either store) and SQS feeding the enrich handler (as on AWS).
@@ -315,7 +275,7 @@ async fn a_queued_init_is_enriched_from_the_lookup_made_before_storage(engine: E
             assert_eq!(messages.len(), 1, "{enrichment:?}: one job");
             let job = messages[0].body().unwrap_or_default();
             assert!(!job.contains(FULL_V4), "the job carries no address: {job}");
-            let response = process_sqs_batch(&server.app, sqs_event(&messages)).await;
+            let response = process_sqs_batch(&server.app, sqs_event(&messages, &[])).await;
             assert!(
                 response.batch_item_failures.is_empty(),
                 "{enrichment:?}: {:?}",
