@@ -38,6 +38,10 @@ pub enum Error {
     InvalidCursor(#[from] crate::store::cursor::CursorError),
     #[error("request has invalid fields")]
     Validation(Vec<FieldError>),
+    /// Invalid fields, already described in a vendor's shape by the compat route that found
+    /// them (pydantic's error objects for the analytics API).
+    #[error("request has invalid fields")]
+    VendorValidation(Vec<serde_json::Value>),
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
@@ -73,7 +77,7 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Error::PayloadTooLarge { .. } | Error::ItemTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Validation(_) | Error::VendorValidation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -91,7 +95,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::ItemTooLarge => "session_too_large",
             Error::InvalidCursor(_) => "invalid_cursor",
-            Error::Validation(_) => "validation_failed",
+            Error::Validation(_) | Error::VendorValidation(_) => "validation_failed",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

@@ -382,12 +382,12 @@ impl Table for ReadSpy {
         self.inner.query(query).await
     }
 
-    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
         self.inner.batch_write(writes).await
     }
 
-    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
-        self.inner.index_count(index, partition).await
+    async fn count(&self, counter: &str) -> StoreResult<u64> {
+        self.inner.count(counter).await
     }
 
     fn counts_are_exact(&self) -> bool {
@@ -807,11 +807,16 @@ fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> EventRequest {
         uuid,
         name: name(event),
         attributes: attrs(json!({"cart_value": 129.99, "currency": "USD"})),
+        label: None,
+        category: Default::default(),
+        priority: Default::default(),
         occurred_at: at,
         stamped_by_client: false,
         event_id: None,
         ip_address: None,
         user_agent: None,
+        page_url: None,
+        referrer: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
+use super::event::{Category, Label, Priority};
 use super::time::Timestamp;
 use super::values::{Attributes, EventId, EventName, SessionUuid, Sort};
 
@@ -56,12 +57,15 @@ pub struct AttributesRequest {
     pub replace: bool,
 }
 
-/// A validated `POST /event`.
+/// A validated event, from `POST /event`, an item of `POST /batch`, or another vendor's door.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRequest {
     pub uuid: SessionUuid,
     pub name: EventName,
     pub attributes: Attributes,
+    pub label: Option<Label>,
+    pub category: Category,
+    pub priority: Priority,
     pub occurred_at: Timestamp,
     /// The client sent `timestamp`: with an `event_id`, the event's key is then fully the
     /// client's, and a retry is recognised by that key alone.
@@ -69,6 +73,17 @@ pub struct EventRequest {
     pub event_id: Option<EventId>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The page the event happened on and the page before it, where the sender says (the
+    /// analytics API's `page_url` and `referrer`); stored on the event row.
+    pub page_url: Option<String>,
+    pub referrer: Option<String>,
+}
+
+/// A validated `POST /batch`: each item validated on its own, so one bad item never costs the
+/// others. An invalid item keeps its position with its field errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRequest {
+    pub events: Vec<Result<EventRequest, Vec<crate::error::FieldError>>>,
 }
 
 /// A validated `POST /session/show`.

@@ -1,7 +1,8 @@
 //! Plain types and rules with no storage and no HTTP: what a project, a key, a session UUID, an
-//! event name, an attribute map and a project's privacy settings are, and time.
+//! event name and its label, category and priority, an attribute map and a project's privacy settings are, and time.
 
 pub mod commands;
+pub mod event;
 pub mod project;
 pub mod settings;
 pub mod time;

@@ -7,6 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::domain::project::Project;
 use crate::domain::time::Timestamp;
 use crate::error::FieldError;
 
@@ -22,7 +23,16 @@ pub struct Limits {
     pub max_per_page: u32,
     /// How far in the future an event timestamp may be.
     pub max_future_secs: i64,
+    /// Events in one batch (`POST /batch`, the analytics API's batch): 100 by default,
+    /// configurable up to [`MAX_BATCH_EVENTS`].
+    pub max_batch_events: usize,
+    /// The body limit of the batch routes.
+    pub max_batch_body_bytes: usize,
 }
+
+/// The most events a batch may be configured to take: 500 events of a few hundred bytes keep
+/// a batch within the batch routes' 512 KB body.
+pub const MAX_BATCH_EVENTS: usize = 500;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -35,6 +45,8 @@ impl Default for Limits {
             max_event_name_chars: 100,
             max_per_page: 100,
             max_future_secs: 24 * 3600,
+            max_batch_events: 100,
+            max_batch_body_bytes: 512 * 1024,
         }
     }
 }
@@ -69,7 +81,25 @@ impl SessionUuid {
     pub fn parse(text: &str) -> Result<Self, &'static str> {
         parse_canonical_uuid(text).map(SessionUuid)
     }
+
+    /// The session another vendor's identifier names (the analytics API's `session_id`,
+    /// Segment's `anonymousId`): the identifier itself when it is a canonical UUID, else a
+    /// stable version-5 UUID of the project and the identifier, so the same identifier always
+    /// lands in the same session and never in another project's.
+    pub fn for_external_id(project: &Project, id: &str) -> Self {
+        match Self::parse(id) {
+            Ok(uuid) => uuid,
+            Err(_) => SessionUuid(Uuid::new_v5(
+                &EXTERNAL_ID_NAMESPACE,
+                format!("{}\n{id}", project.as_str()).as_bytes(),
+            )),
+        }
+    }
 }
+
+/// The namespace of [`SessionUuid::for_external_id`]'s UUIDs (chosen once; changing it would
+/// move every mapped identifier to a new session).
+const EXTERNAL_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b7d_4e58_a0c4_1d2e_3f4a_5b6c);
 
 impl fmt::Display for SessionUuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -256,6 +286,15 @@ pub fn parse_timestamp(
         },
         _ => return Err("must be an RFC 3339 date-time or epoch milliseconds".into()),
     };
+    check_event_time(parsed, now, limits)
+}
+
+/// An event's time must be a plausible one: not before 2000, not more than a day ahead.
+pub fn check_event_time(
+    parsed: Timestamp,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Timestamp, String> {
     if parsed.micros() < EARLIEST_MICROS {
         return Err("must not be before 2000-01-01".into());
     }
@@ -294,6 +333,22 @@ mod tests {
     fn uuid_accepts_any_case_and_stores_lowercase() {
         let u = SessionUuid::parse("B19412C6-6A91-4E18-890D-E2269A0D1249").unwrap();
         assert_eq!(u.to_string(), "b19412c6-6a91-4e18-890d-e2269a0d1249");
+    }
+
+    #[test]
+    fn external_ids_map_to_stable_sessions_per_project() {
+        let a = Project::parse("a").unwrap();
+        let b = Project::parse("b").unwrap();
+        let id = "B19412C6-6A91-4E18-890D-E2269A0D1249";
+        assert_eq!(
+            SessionUuid::for_external_id(&a, id),
+            SessionUuid::parse(id).unwrap()
+        );
+        let mapped = SessionUuid::for_external_id(&a, "visitor-42");
+        assert_eq!(mapped, SessionUuid::for_external_id(&a, "visitor-42"));
+        assert_ne!(mapped, SessionUuid::for_external_id(&b, "visitor-42"));
+        assert_ne!(mapped, SessionUuid::for_external_id(&a, "visitor-43"));
+        assert_eq!(mapped.0.get_version_num(), 5);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::project::{Project, Scope};
 use crate::error::Error;
+use crate::http::router::RouteSpec;
 use crate::service::App;
 
 pub const KEY_HEADER: &str = "x-a-track-key";
@@ -93,6 +94,15 @@ impl<'a> Credential<'a> {
     }
 }
 
+/// What a caller without a key is told: where the route looks for one.
+fn missing_message(sources: &[CredentialSource]) -> &'static str {
+    match sources.first() {
+        Some(CredentialSource::Bearer) => "Not authenticated",
+        Some(CredentialSource::Basic) => "missing write key: send it as the Basic user name",
+        _ => "missing x-a-track-key header",
+    }
+}
+
 /// The user name of Basic credentials (`base64(user:password)`), which carries the key.
 fn basic_user(encoded: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::STANDARD
@@ -103,16 +113,17 @@ fn basic_user(encoded: &str) -> Option<String> {
     Some(user.to_owned())
 }
 
-/// Resolves the request's key and checks it may do what `needed` requires.
+/// Resolves the request's key and checks it may do what the route needs.
 pub async fn authorize(
     app: &App,
     credential: Credential<'_>,
-    needed: Scope,
+    route: RouteSpec,
 ) -> Result<Project, Error> {
+    let needed = route.scope;
     let (raw, in_body) = match &credential {
         Credential::Header(raw) => (raw.trim(), false),
         Credential::Body { key, .. } => (key.trim(), true),
-        Credential::Missing => return Err(Error::Unauthorized("missing x-a-track-key header")),
+        Credential::Missing => return Err(Error::Unauthorized(missing_message(route.credentials))),
     };
     let record = app
         .find_key(raw)

@@ -30,18 +30,62 @@ pub fn error_response(err: &Error, request_id: &str) -> Response<Body> {
     if status.is_server_error() {
         error["request_id"] = Value::String(request_id.to_owned());
     }
-    let mut response = json_response(status, &json!({"success": false, "error": error}));
+    with_error_headers(
+        err,
+        json_response(status, &json!({"success": false, "error": error})),
+    )
+}
+
+/// The headers an error needs whatever its body's shape.
+fn with_error_headers(err: &Error, mut response: Response<Body>) -> Response<Body> {
+    let headers = response.headers_mut();
     if matches!(err, Error::PayloadTooLarge { .. }) {
         // The rest of the body was never read, so this connection cannot carry another
         // request; saying so stops keep-alive clients from sending their next request into it.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if err.status() == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// An error as FastAPI writes it (the analytics API): `{"detail": "…"}`, or for invalid
+/// input a 422 with pydantic's list of errors (which the compat route wrote, JSON syntax
+/// errors included). 5xx bodies carry the request id, as ours do.
+pub fn fastapi_error_response(err: &Error, request_id: &str) -> Response<Body> {
+    let status = err.status();
+    let body = match err {
+        Error::VendorValidation(errors) => json!({"detail": errors}),
+        // A domain rule a compat decoder left to the services (an event too large to store),
+        // written as a pydantic validator's error.
+        Error::Validation(details) => json!({"detail": details.iter().map(|d| json!({
+            "type": "value_error",
+            "loc": std::iter::once("body").chain(d.field.split('.')).collect::<Vec<_>>(),
+            "msg": format!("Value error, {}", d.message),
+            "input": null,
+            "ctx": {"error": d.message},
+        })).collect::<Vec<_>>()}),
+        Error::MissingBody => json!({"detail": [{
+            "type": "missing", "loc": ["body"], "msg": "Field required", "input": null,
+        }]}),
+
+        other if status.is_server_error() => {
+            json!({"detail": other.to_string(), "request_id": request_id})
+        }
+        other => json!({"detail": other.to_string()}),
+    };
+    // FastAPI answers a missing body with 422: it is a missing field of the model.
+    let status = match err {
+        Error::MissingBody => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => status,
+    };
+    let mut response = with_error_headers(err, json_response(status, &body));
+    if status == StatusCode::UNAUTHORIZED {
+        // As FastAPI's HTTPBearer says it.
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }

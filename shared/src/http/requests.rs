@@ -4,9 +4,10 @@
 use serde_json::{Map, Value};
 
 use crate::domain::commands::{
-    AttributesRequest, ClientContext, EventRequest, EventShowRequest, InitRequest,
+    AttributesRequest, BatchRequest, ClientContext, EventRequest, EventShowRequest, InitRequest,
     SessionShowRequest, UrlContext,
 };
+use crate::domain::event::{Category, Label, Priority};
 use crate::domain::time::Timestamp;
 use crate::domain::values::{
     Attributes, EventId, EventName, Limits, SessionUuid, Sort, check_value, parse_timestamp,
@@ -101,6 +102,21 @@ impl<'a> Fields<'a> {
                 None
             }
         }
+    }
+
+    /// One of a closed vocabulary (`category`, `priority`), spelled exactly.
+    pub fn one_of<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: impl Fn() -> String,
+    ) -> Option<T> {
+        let text = self.string(name)?;
+        let parsed = parse(text);
+        if parsed.is_none() {
+            self.error(name, format!("must be one of {}", expected()));
+        }
+        parsed
     }
 
     /// A positive integer; also accepts its decimal text, as form-minded SDKs send it.
@@ -312,11 +328,22 @@ fn required_uuid(f: &mut Fields<'_>) -> Option<SessionUuid> {
 }
 
 impl EventRequest {
+    /// A `POST /event` body.
     pub fn parse(
         body: &Map<String, Value>,
         now: Timestamp,
         limits: &Limits,
     ) -> Result<Self, Error> {
+        Self::parse_fields(body, now, limits).map_err(Error::Validation)
+    }
+
+    /// An event body, its problems as field errors relative to it (`event`, `attributes.x`):
+    /// what `/event` answers with, and what `/batch` reports for one of its items.
+    pub fn parse_fields(
+        body: &Map<String, Value>,
+        now: Timestamp,
+        limits: &Limits,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::new(body, "");
         let uuid = required_uuid(&mut f);
         let name = match f.required_string("event") {
@@ -330,6 +357,15 @@ impl EventRequest {
             None => None,
         };
         let attributes = f.attributes("attributes", limits).unwrap_or_default();
+        let label = f.string("label").and_then(|text| match Label::parse(text) {
+            Ok(label) => Some(label),
+            Err(message) => {
+                f.error("label", message);
+                None
+            }
+        });
+        let category = f.one_of("category", Category::parse, Category::expected);
+        let priority = f.one_of("priority", Priority::parse, Priority::expected);
         let stamped_by_client = f.get("timestamp").is_some();
         let occurred_at = match f.get("timestamp") {
             None => now,
@@ -365,18 +401,57 @@ impl EventRequest {
             f.errors.extend(c.errors);
         }
         match (uuid, name) {
-            (Some(uuid), Some(name)) => f.finish(|| EventRequest {
+            (Some(uuid), Some(name)) if f.errors.is_empty() => Ok(EventRequest {
                 uuid,
                 name,
                 attributes,
+                label,
+                category: category.unwrap_or_default(),
+                priority: priority.unwrap_or_default(),
                 occurred_at,
                 stamped_by_client,
                 event_id,
                 ip_address,
                 user_agent,
+                page_url: None,
+                referrer: None,
             }),
-            _ => Err(Error::Validation(f.errors)),
+            _ => Err(f.errors),
         }
+    }
+}
+
+impl BatchRequest {
+    /// A `POST /batch` body: `events`, a list of 1 to `max_events` event bodies. The list
+    /// itself must be sound (a 422 otherwise); its items are validated one by one.
+    pub fn parse(
+        body: &Map<String, Value>,
+        now: Timestamp,
+        limits: &Limits,
+        max_events: usize,
+    ) -> Result<Self, Error> {
+        let items = match body.get("events") {
+            None | Some(Value::Null) => return Err(Error::field("events", "is required")),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(Error::field("events", "must be a list of events")),
+        };
+        if items.is_empty() || items.len() > max_events {
+            return Err(Error::field(
+                "events",
+                format!("must hold 1 to {max_events} events (got {})", items.len()),
+            ));
+        }
+        let events = items
+            .iter()
+            .map(|item| match item {
+                Value::Object(event) => EventRequest::parse_fields(event, now, limits),
+                _ => Err(vec![FieldError::new(
+                    "",
+                    "each event must be a JSON object",
+                )]),
+            })
+            .collect();
+        Ok(BatchRequest { events })
     }
 }
 

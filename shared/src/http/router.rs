@@ -13,7 +13,8 @@ use http::{Request, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
-use super::envelope::{error_response, json_response};
+use super::compat::analytics_v1;
+use super::envelope::{error_response, fastapi_error_response, json_response};
 use super::requests::parse_body;
 use super::{auth, native};
 use crate::domain::commands::ClientInfo;
@@ -22,33 +23,62 @@ use crate::domain::settings::ProjectSettings;
 use crate::error::Error;
 use crate::service::{App, SharedApp};
 
-/// The API's endpoints.
+/// The API's endpoints: A-TRACK's and our native ones, then other vendors' doors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Init,
     Attributes,
     Event,
+    Batch,
     SessionShow,
     EventShow,
+    AnalyticsTrack,
+    AnalyticsBatch,
+    AnalyticsStats,
+    AnalyticsHealth,
 }
 
 impl Route {
-    pub const ALL: [Route; 5] = [
+    pub const ALL: [Route; 10] = [
         Route::Init,
         Route::Attributes,
         Route::Event,
+        Route::Batch,
         Route::SessionShow,
         Route::EventShow,
+        Route::AnalyticsTrack,
+        Route::AnalyticsBatch,
+        Route::AnalyticsStats,
+        Route::AnalyticsHealth,
     ];
 
     /// What the route declares; the router does the rest.
     pub const fn spec(self) -> RouteSpec {
+        use crate::http::compat::analytics_v1 as analytics;
         match self {
-            Route::Init => native("/init", Scope::Public),
-            Route::Attributes => native("/attributes", Scope::Public),
-            Route::Event => native("/event", Scope::Public),
-            Route::SessionShow => native("/session/show", Scope::Public),
-            Route::EventShow => native("/event/show", Scope::Secret),
+            Route::Init => native("/init", "init", Scope::Public),
+            Route::Attributes => native("/attributes", "attributes", Scope::Public),
+            Route::Event => native("/event", "event", Scope::Public),
+            Route::Batch => RouteSpec {
+                body_limit: BodyLimit::Batch,
+                ..native("/batch", "batch", Scope::Public)
+            },
+            Route::SessionShow => native("/session/show", "session-show", Scope::Public),
+            Route::EventShow => native("/event/show", "event-show", Scope::Secret),
+            Route::AnalyticsTrack => {
+                analytics::spec("/api/v1/analytics", Method::Post, Scope::Public)
+            }
+            Route::AnalyticsBatch => RouteSpec {
+                body_limit: BodyLimit::Batch,
+                ..analytics::spec("/api/v1/analytics/batch", Method::Post, Scope::Public)
+            },
+            Route::AnalyticsStats => {
+                analytics::spec("/api/v1/analytics/stats", Method::Get, Scope::Secret)
+            }
+            Route::AnalyticsHealth => RouteSpec {
+                credentials: &[],
+                ..analytics::spec("/api/v1/analytics/health", Method::Get, Scope::Public)
+            },
         }
     }
 
@@ -63,17 +93,20 @@ impl Route {
 }
 
 /// Every A-TRACK route: POST, the configured body limit, the key in `x-a-track-key` or, where
-/// a browser cannot set headers (`sendBeacon`), a public key in the body's `key`.
-const fn native(path: &'static str, scope: Scope) -> RouteSpec {
+/// a browser cannot set headers (`sendBeacon`), a public key in the body's `key`; errors in
+/// the A-TRACK envelope; on AWS, a function of its own.
+const fn native(path: &'static str, function: &'static str, scope: Scope) -> RouteSpec {
     RouteSpec {
         path,
         methods: &[Method::Post],
         scope,
-        body_limit: None,
+        body_limit: BodyLimit::Standard,
         credentials: &[
             CredentialSource::Header(auth::KEY_HEADER),
             CredentialSource::BodyField(auth::KEY_FIELD),
         ],
+        errors: ErrorShape::Envelope,
+        function,
     }
 }
 
@@ -85,17 +118,48 @@ pub enum Method {
 }
 
 /// Everything a route declares about itself: where it is, who may call it, how large a body
-/// it takes and where its caller's key is. Handlers never look at the transport for these.
+/// it takes, where its caller's key is, how its errors look and which Lambda function serves
+/// it. Handlers never look at the transport for these.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteSpec {
     pub path: &'static str,
     pub methods: &'static [Method],
     /// The least a key must be allowed to do.
     pub scope: Scope,
-    /// `None`: the configured limit (`ATRACK_MAX_BODY_BYTES`, 32 KB by default).
-    pub body_limit: Option<usize>,
-    /// Where the key may be, tried in order; see [`auth::Credential::in_headers`] and [`auth::Credential::in_body`].
+    pub body_limit: BodyLimit,
+    /// Where the key may be, tried in order; see [`auth::Credential::in_headers`] and
+    /// [`auth::Credential::in_body`]. None: the route is open (a health check).
     pub credentials: &'static [CredentialSource],
+    pub errors: ErrorShape,
+    /// The Lambda function (the binary in `functions/`) that serves the route on AWS.
+    pub function: &'static str,
+}
+
+/// Which configured body limit a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// `ATRACK_MAX_BODY_BYTES`, 32 KB by default.
+    Standard,
+    /// The batch routes' limit, 512 KB.
+    Batch,
+}
+
+impl BodyLimit {
+    pub fn bytes(self, limits: &crate::domain::values::Limits) -> usize {
+        match self {
+            BodyLimit::Standard => limits.max_body_bytes,
+            BodyLimit::Batch => limits.max_batch_body_bytes,
+        }
+    }
+}
+
+/// How a route's errors are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// A-TRACK's `{"success": false, "error": {code, message, details}}`.
+    Envelope,
+    /// FastAPI's `{"detail": …}`, pydantic's list for validation errors (the analytics API).
+    FastApi,
 }
 
 pub use auth::CredentialSource;
@@ -163,8 +227,11 @@ pub mod endpoint {
     endpoint!(Init, init);
     endpoint!(Attributes, attributes);
     endpoint!(Event, event);
+    endpoint!(Batch, batch);
     endpoint!(SessionShow, session_show);
     endpoint!(EventShow, event_show);
+
+    pub use crate::http::compat::analytics_v1::{AnalyticsBatch, AnalyticsStats, AnalyticsTrack};
 }
 
 /// The router for the given endpoints, plus `/health`; `atrack serve` passes `Route::ALL`.
@@ -175,8 +242,13 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::Init => with_endpoint::<endpoint::Init>(router),
             Route::Attributes => with_endpoint::<endpoint::Attributes>(router),
             Route::Event => with_endpoint::<endpoint::Event>(router),
+            Route::Batch => with_endpoint::<endpoint::Batch>(router),
             Route::SessionShow => with_endpoint::<endpoint::SessionShow>(router),
             Route::EventShow => with_endpoint::<endpoint::EventShow>(router),
+            Route::AnalyticsTrack => with_endpoint::<endpoint::AnalyticsTrack>(router),
+            Route::AnalyticsBatch => with_endpoint::<endpoint::AnalyticsBatch>(router),
+            Route::AnalyticsStats => with_endpoint::<endpoint::AnalyticsStats>(router),
+            Route::AnalyticsHealth => crate::http::compat::analytics_v1::with_health(router),
         };
     }
     finish(router, app)
@@ -187,7 +259,8 @@ pub fn endpoint_router<E: Endpoint>(app: SharedApp) -> Router {
     finish(with_endpoint::<E>(Router::new()), app)
 }
 
-fn with_endpoint<E: Endpoint>(router: Router<SharedApp>) -> Router<SharedApp> {
+/// Adds one endpoint, served through the request pipeline, to a router under construction.
+pub(crate) fn with_endpoint<E: Endpoint>(router: Router<SharedApp>) -> Router<SharedApp> {
     let spec = E::ROUTE.spec();
     let filter = spec
         .methods
@@ -213,7 +286,8 @@ fn with_endpoint<E: Endpoint>(router: Router<SharedApp>) -> Router<SharedApp> {
     )
 }
 
-fn finish(router: Router<SharedApp>, app: SharedApp) -> Router {
+/// Adds `/health` and the answers for unknown paths and methods.
+pub(crate) fn finish(router: Router<SharedApp>, app: SharedApp) -> Router {
     router
         .route("/health", get(health))
         .fallback(not_found)
@@ -304,7 +378,10 @@ async fn serve<E: Endpoint>(app: &App, req: Request<Body>) -> Response<Body> {
                 if err.status().is_server_error() {
                     tracing::error!(error = &err as &dyn std::error::Error, "request failed");
                 }
-                error_response(&err, &request_id)
+                match route.spec().errors {
+                    ErrorShape::Envelope => error_response(&err, &request_id),
+                    ErrorShape::FastApi => fastapi_error_response(&err, &request_id),
+                }
             }
         };
         let span = tracing::Span::current();
@@ -327,14 +404,21 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error>
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let limit = spec.body_limit.unwrap_or(app.config.limits.max_body_bytes);
+    let limit = spec.body_limit.bytes(&app.config.limits);
     let bytes = read_body(body, limit, declared).await?;
+    // A GET route takes no body: whatever was sent is not looked at.
+    let takes_body = spec.methods.contains(&Method::Post);
+    // FastAPI reads the JSON before it looks at the key, and checks the model's shape after.
+    let fastapi_body = match spec.errors {
+        ErrorShape::FastApi if takes_body => Some(analytics_v1::body::parse(&bytes)?),
+        _ => None,
+    };
     // With a key in the headers, it is checked before the body is decoded, so an
     // unauthenticated caller learns nothing about the request shape. Without one, the key may
     // be in the body (`sendBeacon` cannot set headers); a body that does not decode has none.
     let mut decoded = None;
     let mut credential = auth::Credential::in_headers(&parts.headers, spec.credentials);
-    if matches!(credential, auth::Credential::Missing) {
+    if matches!(credential, auth::Credential::Missing) && takes_body {
         decoded = parse_body(&bytes).ok();
         credential = auth::Credential::in_body(decoded.as_ref(), spec.credentials);
     }
@@ -342,11 +426,13 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error>
         auth::Credential::Body { field, .. } => Some(field),
         _ => None,
     };
-    let project = auth::authorize(app, credential, spec.scope).await?;
+    let project = auth::authorize(app, credential, spec).await?;
     tracing::Span::current().record("project", project.as_str());
-    let mut body: Map<String, Value> = match decoded {
-        Some(body) => body,
-        None => parse_body(&bytes)?,
+    let mut body: Map<String, Value> = match (fastapi_body, decoded) {
+        (Some(json), _) => analytics_v1::body::into_model(json)?,
+        (None, Some(body)) => body,
+        (None, None) if !takes_body => Map::new(),
+        (None, None) => parse_body(&bytes)?,
     };
     if let Some(field) = key_field {
         body.remove(field);

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use super::{EnrichJob, QueueError};
 use crate::store::AnyTable;
 use crate::store::item::{Attr, Item, get_s};
-use crate::store::keys::{PK, SK};
+use crate::store::keys::{COUNTED_IN, PK, QUEUE_COUNTER, SK};
 use crate::store::table::{Key, Query, SortRange, StoreResult, Table};
 
 const QUEUE_PK: &str = "QUEUE";
@@ -39,6 +39,8 @@ impl EmbeddedQueue {
                 "job".into(),
                 Attr::S(serde_json::to_string(job).unwrap_or_default()),
             ),
+            // Counted, so the stats can say how many jobs wait without reading them.
+            (COUNTED_IN.into(), Attr::L(vec![Attr::s(QUEUE_COUNTER)])),
         ]);
         self.table.put(item, None).await?;
         self.wake.notify_one();
@@ -68,6 +70,11 @@ impl EmbeddedQueue {
                 Some((key, job))
             })
             .collect())
+    }
+
+    /// How many jobs wait (exactly on the embedded store; on DynamoDB as of the stream).
+    pub async fn waiting(&self) -> StoreResult<u64> {
+        self.table.count(QUEUE_COUNTER).await
     }
 
     pub async fn ack(&self, key: &Key) -> StoreResult<()> {

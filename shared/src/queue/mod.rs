@@ -40,4 +40,13 @@ impl AnyQueue {
             AnyQueue::Embedded(q) => q.send(job).await,
         }
     }
+
+    /// Jobs not yet done: waiting or being worked on.
+    pub async fn pending(&self) -> Result<u64, QueueError> {
+        match self {
+            AnyQueue::Sqs(q) => q.pending().await,
+            #[cfg(feature = "embedded")]
+            AnyQueue::Embedded(q) => Ok(q.waiting().await?),
+        }
+    }
 }

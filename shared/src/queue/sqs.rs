@@ -29,4 +29,27 @@ impl SqsQueue {
             .map_err(|e| QueueError::Sqs(Box::new(e)))?;
         Ok(())
     }
+
+    /// Messages waiting or in flight (SQS's approximate counts).
+    pub async fn pending(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| QueueError::Sqs(Box::new(e)))?;
+        let attributes = output.attributes();
+        let count = |name: Name| {
+            attributes
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(Name::ApproximateNumberOfMessages)
+            + count(Name::ApproximateNumberOfMessagesNotVisible))
+    }
 }

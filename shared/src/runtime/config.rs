@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::domain::values::Limits;
+use crate::domain::values::{Limits, MAX_BATCH_EVENTS};
 
 /// The shortest cursor secret accepted: HMAC-SHA256's own key size.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
@@ -30,6 +30,11 @@ pub struct Config {
     /// How long a resolved API key is cached; bounds how late a revocation takes effect.
     pub key_cache_ttl: Duration,
     pub limits: Limits,
+    /// How the stream consumer is set up (template.yaml passes its event source's settings),
+    /// for the analytics stats' `buffer_status` on AWS: records a delivery takes at most, and
+    /// how long Lambda gathers them.
+    pub stream_batch_size: u64,
+    pub stream_batching_window_secs: u64,
 }
 
 impl Default for Config {
@@ -45,6 +50,8 @@ impl Default for Config {
             cursor_secret: None,
             key_cache_ttl: Duration::from_secs(60),
             limits: Limits::default(),
+            stream_batch_size: 1000,
+            stream_batching_window_secs: 5,
         }
     }
 }
@@ -87,11 +94,27 @@ impl Config {
         if let Some(n) = number("ATRACK_MAX_BODY_BYTES") {
             config.limits.max_body_bytes = n as usize;
         }
+        let max_batch_events = number("ATRACK_MAX_BATCH_EVENTS");
+        if let Some(n) = number("ATRACK_STREAM_BATCH_SIZE") {
+            config.stream_batch_size = n;
+        }
+        if let Some(n) = number("ATRACK_STREAM_BATCHING_WINDOW_SECS") {
+            config.stream_batching_window_secs = n;
+        }
         if let Some(n) = number("ATRACK_KEY_CACHE_TTL_SECS") {
             config.key_cache_ttl = Duration::from_secs(n.min(60));
         }
         if let Some(n) = number("ATRACK_TRUSTED_PROXIES") {
             config.trusted_proxies = (n as usize).max(1);
+        }
+        if let Some(n) = max_batch_events {
+            if (1..=MAX_BATCH_EVENTS as u64).contains(&n) {
+                config.limits.max_batch_events = n as usize;
+            } else {
+                problems.push(format!(
+                    "ATRACK_MAX_BATCH_EVENTS must be from 1 to {MAX_BATCH_EVENTS}, got {n}"
+                ));
+            }
         }
         config.cursor_secret = var("ATRACK_CURSOR_SECRET");
         if config

@@ -28,6 +28,15 @@ pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
     lambda_http::run(endpoint_router::<E>(app)).await
 }
 
+/// Runs a family of routes that shares one function (another vendor's API) behind API
+/// Gateway: `router` builds the family's router.
+pub async fn run_router(
+    router: fn(crate::service::SharedApp) -> axum::Router,
+) -> Result<(), BoxError> {
+    let app = build_app().await?;
+    lambda_http::run(router(app)).await
+}
+
 /// Runs the SQS consumer that enriches queued inits.
 pub async fn run_enrich() -> Result<(), BoxError> {
     let app = build_app().await?;

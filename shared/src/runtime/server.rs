@@ -33,6 +33,7 @@ pub fn cors_layer(origins: &[String]) -> Result<CorsLayer, http::header::Invalid
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([
             header::CONTENT_TYPE,
+            header::AUTHORIZATION,
             HeaderName::from_static("x-a-track-key"),
         ])
         .max_age(Duration::from_secs(3600)))

@@ -11,10 +11,51 @@ use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
 use crate::domain::values::SessionUuid;
 use crate::enrich::GEO_KEY;
-use crate::error::Error;
+use crate::error::{Error, FieldError};
 use crate::queue::EnrichJob;
 use crate::store::item::get_i64;
 use crate::store::repo::{EventOutcome, InitWrite, session_attr};
+use crate::store::table::StoreError;
+
+/// What became of one event of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchItem {
+    Stored {
+        event_id: String,
+    },
+    /// A retried `event_id`: stored before, nothing new stored.
+    Duplicate {
+        event_id: String,
+    },
+    Invalid(Vec<FieldError>),
+}
+
+impl BatchItem {
+    /// Stored now or before: the sender may forget it.
+    pub fn is_queued(&self) -> bool {
+        matches!(self, BatchItem::Stored { .. } | BatchItem::Duplicate { .. })
+    }
+}
+
+/// What became of a batch, item by item in the order sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutcome {
+    pub items: Vec<BatchItem>,
+}
+
+impl BatchOutcome {
+    pub fn received(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.items.iter().filter(|i| i.is_queued()).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.received() - self.queued()
+    }
+}
 
 /// What became of an init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +195,52 @@ impl App {
             .set_attributes(project, &req.uuid, &req.attributes, req.replace, settings)
             .await?;
         Ok(())
+    }
+
+    /// Records a batch: the valid events stored in bulk, each outcome reported at its place.
+    pub async fn record_batch(
+        &self,
+        project: &Project,
+        settings: &ProjectSettings,
+        events: Vec<Result<EventRequest, Vec<FieldError>>>,
+    ) -> Result<BatchOutcome, Error> {
+        let mut items: Vec<Option<BatchItem>> = Vec::with_capacity(events.len());
+        let mut valid = Vec::new();
+        for event in events {
+            match event {
+                Ok(event) => {
+                    valid.push(event);
+                    items.push(None);
+                }
+                Err(errors) => items.push(Some(BatchItem::Invalid(errors))),
+            }
+        }
+        let mut recorded = self
+            .store
+            .record_events(project, valid, settings)
+            .await?
+            .into_iter();
+        for slot in items.iter_mut().filter(|slot| slot.is_none()) {
+            *slot = Some(match recorded.next() {
+                Some(Ok(EventOutcome {
+                    event_id,
+                    duplicate: false,
+                })) => BatchItem::Stored { event_id },
+                Some(Ok(EventOutcome {
+                    event_id,
+                    duplicate: true,
+                })) => BatchItem::Duplicate { event_id },
+                Some(Err(StoreError::ItemTooLarge)) => BatchItem::Invalid(vec![FieldError::new(
+                    "attributes",
+                    "the event would be larger than the 400 KB a stored item may hold",
+                )]),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(Error::Internal("a batch event was not recorded".into())),
+            });
+        }
+        Ok(BatchOutcome {
+            items: items.into_iter().flatten().collect(),
+        })
     }
 
     /// Records an event, once per client `event_id`.

@@ -2,8 +2,9 @@
 //! App holds what they need (configuration, store, queue, enricher, key and settings caches),
 //! built once per cold start (or once per `atrack serve`) and shared by every request.
 //!
-//! - `ingest`: init (a visit), attributes and events
+//! - `ingest`: init (a visit), attributes, events and batches
 //! - `reads`: session/show's session and event/show's pages
+//! - `stats`: the analytics stats and the ingest path's state
 //! - `enrichment`: enriching an init, inline or from a queued job
 //! - `keys`, `settings`: the per-process caches in front of the store
 //! - `cache`: the bounded expiring cache both use
@@ -14,13 +15,15 @@ pub mod ingest;
 pub mod keys;
 pub mod reads;
 pub mod settings;
+pub mod stats;
 
 use std::sync::Arc;
 
 pub use enrichment::{JOB_RETRY_WINDOW_SECS, JobOutcome};
-pub use ingest::InitOutcome;
+pub use ingest::{BatchItem, BatchOutcome, InitOutcome};
 use keys::KeyCache;
 use settings::SettingsCache;
+pub use stats::IngestStatus;
 
 use crate::domain::project::{KeyRecord, Project};
 use crate::domain::settings::ProjectSettings;

@@ -8,7 +8,9 @@
 //! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>#<uuid>` |
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
 //! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
+//! | stats count   | `P#<project>#CAT#<category>`, `…#DAY#<yyyy-mm-dd>`, `…#HOUR#<yyyy-mm-ddThh>` | `COUNT` |                          |
 //! | counted run   | `CNT#<first eventID>`   | `CNT`                              |                                                     |
+//! | stream status | `STREAM`                | `STATUS`                           |                                                     |
 //! | shard cursor  | `SHARD#<shard id>`      | `POS`                              |                                                     |
 //! | set aside     | `SHARD#<shard id>`      | `DLQ#<sequence number>`            |                                                     |
 //! | id sequence   | `SEQ`                   | `SEQ`                              |                                                     |
@@ -18,7 +20,12 @@
 //! `occurred_at` is fixed-width UTC text (`2026-04-12T02:10:00.000000Z`), so string order is
 //! time order. event/show is one query on GSI1 per page.
 //!
-//! On DynamoDB the index counts (event/show's `total`) are kept off the request path: the
+//! A count is kept for every index partition and for every name an item lists in its
+//! `counted_in` attribute: an event is counted under its category, the UTC day and the UTC
+//! hour it was received (the analytics stats). Counts move when items come and go, expiry and
+//! deletion included, and are never a read of the items.
+//!
+//! On DynamoDB the counts (event/show's `total`, the stats) are kept off the request path: the
 //! table's stream feeds `engine::dynamo_counts`, which adds a run of a batch's events to each
 //! count in one transaction together with a `CNT#` item listing the records of the run, so a
 //! redelivered record is never counted twice, however Lambda splits its batches. The embedded
@@ -67,6 +74,34 @@ pub const TABLE: TableDef = TableDef {
     ttl_attribute: TTL_ATTR,
     stream_view_type: "NEW_AND_OLD_IMAGES",
 };
+
+/// The names of the counts an item is counted under besides its index partition: a list of
+/// strings. The repository decides what is counted; the engines only count.
+pub const COUNTED_IN: &str = "counted_in";
+
+/// Events of one category.
+pub fn category_counter(project: &str, category: &str) -> String {
+    format!("P#{project}#CAT#{category}")
+}
+
+/// Events received on one UTC day (`2026-12-01`).
+pub fn day_counter(project: &str, day: &str) -> String {
+    format!("P#{project}#DAY#{day}")
+}
+
+/// Events received in one UTC hour (`2026-12-01T22`).
+pub fn hour_counter(project: &str, hour: &str) -> String {
+    format!("P#{project}#HOUR#{hour}")
+}
+
+/// Jobs waiting in the embedded enrichment queue (not `QUEUE`, the queue's own partition, where
+/// a DynamoDB count item would read as a job).
+pub const QUEUE_COUNTER: &str = "QUEUE#pending";
+
+/// The stream consumer's progress on DynamoDB: when it last counted a batch, how many changes
+/// it has counted in all (the analytics stats' `buffer_status`).
+pub const STREAM_STATUS_PK: &str = "STREAM";
+pub const STREAM_STATUS_SK: &str = "STATUS";
 
 pub const SESSION_SK: &str = "~SESSION";
 pub const EVENT_SK_PREFIX: &str = "EV#";

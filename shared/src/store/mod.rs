@@ -54,12 +54,12 @@ impl Table for AnyTable {
         dispatch!(self, t => t.query(query))
     }
 
-    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
         dispatch!(self, t => t.batch_write(writes))
     }
 
-    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
-        dispatch!(self, t => t.index_count(index, partition))
+    async fn count(&self, counter: &str) -> StoreResult<u64> {
+        dispatch!(self, t => t.count(counter))
     }
 
     fn counts_are_exact(&self) -> bool {

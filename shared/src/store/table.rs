@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::item::{Attr, Item};
-use super::keys::TABLE;
+use super::keys::{COUNTED_IN, TABLE};
 
 /// A primary key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -175,6 +175,11 @@ pub fn project(item: &Item, paths: &[&[&str]]) -> Item {
 #[derive(Debug, Clone)]
 pub enum Write {
     Put(Item),
+    /// Puts the item unless one with its key exists (a retried event). On the embedded engine
+    /// the check and the write are one transaction. DynamoDB's batch writes take no condition:
+    /// the keys are read first (consistently) and only absent ones written, so two writers
+    /// racing on one key may both write it; they write the same event, into one item.
+    PutNew(Item),
     Delete(Key),
 }
 
@@ -224,8 +229,12 @@ pub trait Table: Send + Sync + 'static {
 
     fn query(&self, query: Query) -> impl Future<Output = StoreResult<Page>> + Send;
 
-    /// Unconditional puts and deletes, applied in chunks the backend accepts.
-    fn batch_write(&self, writes: Vec<Write>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Puts and deletes, applied in chunks the backend accepts. Returns, for each write in
+    /// order, whether it was applied: only a [`Write::PutNew`] meeting its key is not.
+    fn batch_write(
+        &self,
+        writes: Vec<Write>,
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 
     /// How many items an index partition holds, without reading them. The embedded engine
     /// keeps the count in the write transaction, so it is exact at every commit. DynamoDB has
@@ -236,11 +245,38 @@ pub trait Table: Send + Sync + 'static {
         &self,
         index: &'static str,
         partition: &str,
-    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        async move {
+            if !TABLE.indexes.iter().any(|i| i.name == index) {
+                return Err(StoreError::Rejected(format!("unknown index {index}")));
+            }
+            self.count(partition).await
+        }
+    }
+
+    /// A count by name: an index partition's, or one that items list in their `counted_in`
+    /// (see [`counters_of`]); kept like the index counts, exact or trailing alike.
+    fn count(&self, counter: &str) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// Whether `index_count` is exact at every moment (the embedded engine) rather than
     /// trailing the writes (DynamoDB): only an exact count may steer which rows a read returns.
     fn counts_are_exact(&self) -> bool;
+}
+
+/// The counts an item is counted under: its index partition, and the names in its
+/// `counted_in` list (strings only; anything else there counts nothing).
+pub fn counters_of(item: &Item) -> Vec<&str> {
+    let mut out: Vec<&str> = TABLE
+        .indexes
+        .iter()
+        .filter_map(|index| item.get(index.partition_key).and_then(Attr::as_s))
+        .collect();
+    if let Some(Attr::L(names)) = item.get(COUNTED_IN) {
+        out.extend(names.iter().filter_map(Attr::as_s));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// An item holding only `key`: what an update that writes nothing returns for an absent item.

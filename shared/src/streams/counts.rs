@@ -43,8 +43,9 @@ use crate::store::item::{get_i64, get_s};
 use crate::store::keys::{self, TABLE};
 use crate::store::table::{Key, StoreError, StoreResult};
 
-/// DynamoDB takes at most 100 items in a transaction; one is the guard item.
-const MAX_COUNTS_PER_TRANSACTION: usize = 99;
+/// DynamoDB takes at most 100 items in a transaction; one is the guard item and one the
+/// stream status.
+const MAX_COUNTS_PER_TRANSACTION: usize = 98;
 /// Records in one counted run: its `CNT#` item lists their eventIDs (about 40 bytes each), so a
 /// run's item stays near 20 KB, far below the 400 KB item limit.
 const MAX_RUN_RECORDS: usize = 500;
@@ -58,10 +59,11 @@ pub struct Change {
     pub event_id: String,
     /// The record's sequence number within its shard.
     pub sequence: String,
-    /// The index partition of the item before the change (absent: not indexed, or inserted).
-    pub old_partition: Option<String>,
-    /// The index partition after the change (absent: not indexed, or removed).
-    pub new_partition: Option<String>,
+    /// The counts the item was counted under before the change (its index partition and its
+    /// `counted_in` names; empty: not counted, or inserted), sorted.
+    pub old_counters: Vec<String>,
+    /// The counts it is counted under after the change (empty: not counted, or removed).
+    pub new_counters: Vec<String>,
 }
 
 /// A stream record as the counters read it. Records without an eventID or a sequence number
@@ -120,23 +122,27 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+fn epoch_micros() -> i64 {
+    crate::domain::time::Clock::now(&crate::domain::time::SystemClock).micros()
+}
+
 fn epoch_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-/// The net change to each partition's count over `changes`.
+/// The net change to each count over `changes`.
 fn deltas<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeMap<&'a str, i64> {
     let mut out: BTreeMap<&str, i64> = BTreeMap::new();
     for change in changes {
-        if change.old_partition == change.new_partition {
+        if is_neutral(change) {
             continue;
         }
-        if let Some(old) = &change.old_partition {
+        for old in &change.old_counters {
             *out.entry(old).or_default() -= 1;
         }
-        if let Some(new) = &change.new_partition {
+        for new in &change.new_counters {
             *out.entry(new).or_default() += 1;
         }
     }
@@ -144,16 +150,13 @@ fn deltas<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeMap<&'a str
     out
 }
 
-/// How many items from the front fit one transaction: at most 99 distinct partitions, and at
+/// How many items from the front fit one transaction: at most 98 distinct counts, and at
 /// most `max` items.
 fn chunk_len<T>(items: &[T], max: usize, change: impl Fn(&T) -> Option<&Change>) -> usize {
     let mut seen: Vec<&str> = Vec::new();
     for (i, item) in items.iter().enumerate().take(max) {
         let Some(change) = change(item) else { continue };
-        for p in [&change.old_partition, &change.new_partition]
-            .into_iter()
-            .flatten()
-        {
+        for p in change.old_counters.iter().chain(&change.new_counters) {
             if !seen.contains(&p.as_str()) {
                 if seen.len() == MAX_COUNTS_PER_TRANSACTION {
                     return i.max(1);
@@ -229,6 +232,23 @@ impl DynamoTable {
             .as_ref()
             .and_then(|i| get_i64(i, "total"))
             .map_or(0, |n| n.max(0) as u64))
+    }
+
+    /// The stream consumer's progress: when it last counted (microseconds since the epoch)
+    /// and how many changes it has counted since the table was created.
+    pub async fn stream_status(&self) -> StoreResult<(Option<i64>, u64)> {
+        let item = self
+            .get_item(
+                &Key::new(keys::STREAM_STATUS_PK, keys::STREAM_STATUS_SK),
+                false,
+            )
+            .await?;
+        let at = item.as_ref().and_then(|i| get_i64(i, "last_counted_at"));
+        let counted = item
+            .as_ref()
+            .and_then(|i| get_i64(i, "counted"))
+            .map_or(0, |n| n.max(0) as u64);
+        Ok((at, counted))
     }
 
     // ---- Lambda's deliveries ----
@@ -408,8 +428,9 @@ impl DynamoTable {
     async fn count_run(&self, run: &[Record]) -> StoreResult<Attempt> {
         let ids: Vec<&str> = run.iter().map(Record::event_id).collect();
         let guard = self.run_item(&ids)?;
-        self.transact(guard, deltas(run.iter().filter_map(Record::change)))
-            .await
+        let changes = || run.iter().filter_map(Record::change);
+        let counted = changes().filter(|c| !is_neutral(c)).count();
+        self.transact(guard, deltas(changes()), counted).await
     }
 
     // ---- the poller ----
@@ -433,8 +454,9 @@ impl DynamoTable {
                 Ok(Attempt::NothingToCount)
             } else {
                 let last = &chunk[len - 1].sequence;
+                let counted = chunk.iter().filter(|c| !is_neutral(c)).count();
                 match self.checkpoint_item(shard_id, after.as_deref(), last) {
-                    Ok(guard) => self.transact(guard, deltas).await,
+                    Ok(guard) => self.transact(guard, deltas, counted).await,
                     Err(e) => Err(e),
                 }
             };
@@ -514,9 +536,29 @@ impl DynamoTable {
         .map_err(build_error)
     }
 
-    /// The guard item and the count updates, in one transaction.
-    async fn transact(&self, guard: Put, deltas: BTreeMap<&str, i64>) -> StoreResult<Attempt> {
+    /// The guard item, the count updates and the stream status (`counted` more changes, now),
+    /// in one transaction.
+    async fn transact(
+        &self,
+        guard: Put,
+        deltas: BTreeMap<&str, i64>,
+        counted: usize,
+    ) -> StoreResult<Attempt> {
         let mut items = vec![TransactWriteItem::builder().put(guard).build()];
+        if counted > 0 {
+            let status = Update::builder()
+                .table_name(self.name())
+                .key(TABLE.partition_key, s(keys::STREAM_STATUS_PK))
+                .key(TABLE.sort_key, s(keys::STREAM_STATUS_SK))
+                .update_expression("ADD #counted :n SET #at = :at")
+                .expression_attribute_names("#counted", "counted")
+                .expression_attribute_names("#at", "last_counted_at")
+                .expression_attribute_values(":n", AttributeValue::N(counted.to_string()))
+                .expression_attribute_values(":at", AttributeValue::N(epoch_micros().to_string()))
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().update(status).build());
+        }
         for (partition, delta) in deltas {
             let update = Update::builder()
                 .table_name(self.name())
@@ -557,7 +599,7 @@ fn itself(change: &Change) -> Option<&Change> {
 
 /// A change that moves no count.
 fn is_neutral(change: &Change) -> bool {
-    change.old_partition == change.new_partition
+    change.old_counters == change.new_counters
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -583,27 +625,84 @@ fn guard_failed(err: &TransactWriteItemsError) -> bool {
 /// The kinds of change a stream record may carry.
 const EVENT_NAMES: [&str; 3] = ["INSERT", "MODIFY", "REMOVE"];
 
-/// The index partition in one image of a Lambda record: `Ok(None)` when there is no image or
-/// it is not indexed, `Err` when it cannot be read.
-fn partition_of_json(image: Option<&serde_json::Value>) -> Result<Option<String>, String> {
-    let Some(index) = TABLE.indexes.first() else {
-        return Ok(None);
-    };
+/// The counts one image of a Lambda record is counted under (see
+/// [`counters_of`](crate::store::table::counters_of)): empty when there is no image or it is
+/// not counted, `Err` when it cannot be read.
+fn counters_of_json(image: Option<&serde_json::Value>) -> Result<Vec<String>, String> {
     let image = match image {
-        None | Some(serde_json::Value::Null) => return Ok(None),
+        None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
         Some(serde_json::Value::Object(map)) => map,
         Some(_) => return Err("an item image that is not a map".into()),
     };
-    match image.get(index.partition_key) {
-        None => Ok(None),
-        Some(value) => match value.as_object() {
-            Some(typed) if typed.len() == 1 => match typed.get("S") {
-                Some(serde_json::Value::String(p)) => Ok(Some(p.clone())),
-                _ => Err(format!("{} is not a string", index.partition_key)),
+    let typed = |name: &str, kind: &str| -> Result<Option<&serde_json::Value>, String> {
+        match image.get(name) {
+            None => Ok(None),
+            Some(value) => match value.as_object() {
+                Some(typed) if typed.len() == 1 => match typed.get(kind) {
+                    Some(inner) => Ok(Some(inner)),
+                    None => Err(format!("{name} is not of type {kind}")),
+                },
+                _ => Err(format!("{name} is not a typed value")),
             },
-            _ => Err(format!("{} is not a typed value", index.partition_key)),
-        },
+        }
+    };
+    let mut out = Vec::new();
+    for index in TABLE.indexes {
+        if let Some(value) = typed(index.partition_key, "S")? {
+            let text = value
+                .as_str()
+                .ok_or_else(|| format!("{} is not a string", index.partition_key))?;
+            out.push(text.to_owned());
+        }
     }
+    if let Some(list) = typed(keys::COUNTED_IN, "L")? {
+        let list = list
+            .as_array()
+            .ok_or_else(|| format!("{} is not a list", keys::COUNTED_IN))?;
+        for entry in list {
+            match entry.get("S").and_then(serde_json::Value::as_str) {
+                Some(name) => out.push(name.to_owned()),
+                None => return Err(format!("{} holds a non-string", keys::COUNTED_IN)),
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The counts one image from the Streams API is counted under, read as
+/// [`counters_of_json`] reads a Lambda image.
+fn counters_of_stream(
+    image: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>,
+) -> Result<Vec<String>, String> {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
+    let Some(image) = image else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for index in TABLE.indexes {
+        match image.get(index.partition_key) {
+            None => {}
+            Some(StreamValue::S(p)) => out.push(p.clone()),
+            Some(_) => return Err(format!("{} is not a string", index.partition_key)),
+        }
+    }
+    match image.get(keys::COUNTED_IN) {
+        None => {}
+        Some(StreamValue::L(list)) => {
+            for entry in list {
+                match entry {
+                    StreamValue::S(name) => out.push(name.clone()),
+                    _ => return Err(format!("{} holds a non-string", keys::COUNTED_IN)),
+                }
+            }
+        }
+        Some(_) => return Err(format!("{} is not a list", keys::COUNTED_IN)),
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 impl Record {
@@ -615,23 +714,23 @@ impl Record {
         let body = record.get("dynamodb")?;
         let sequence = body.get("SequenceNumber")?.as_str()?.to_owned();
         let name = record.get("eventName").and_then(serde_json::Value::as_str);
-        let read = || -> Result<(Option<String>, Option<String>), String> {
+        let read = || -> Result<(Vec<String>, Vec<String>), String> {
             if let Some(name) = name
                 && !EVENT_NAMES.contains(&name)
             {
                 return Err(format!("unknown eventName {name}"));
             }
             Ok((
-                partition_of_json(body.get("OldImage"))?,
-                partition_of_json(body.get("NewImage"))?,
+                counters_of_json(body.get("OldImage"))?,
+                counters_of_json(body.get("NewImage"))?,
             ))
         };
         Some(match read() {
-            Ok((old_partition, new_partition)) => Record::Change(Change {
+            Ok((old_counters, new_counters)) => Record::Change(Change {
                 event_id,
                 sequence,
-                old_partition,
-                new_partition,
+                old_counters,
+                new_counters,
             }),
             Err(reason) => Record::Poison {
                 event_id,
@@ -643,25 +742,19 @@ impl Record {
 
     /// One record from the DynamoDB Streams API, read as [`Record::from_lambda`] reads one.
     pub fn from_stream(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<Record> {
-        use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
         let body = record.dynamodb()?;
         let event_id = record.event_id()?.to_owned();
         let sequence = body.sequence_number()?.to_owned();
-        let index = TABLE.indexes.first()?;
-        let partition = |image: Option<&HashMap<String, StreamValue>>| match image
-            .and_then(|i| i.get(index.partition_key))
-        {
-            None => Ok(None),
-            Some(StreamValue::S(p)) => Ok(Some(p.clone())),
-            Some(_) => Err(format!("{} is not a string", index.partition_key)),
-        };
         Some(
-            match (partition(body.old_image()), partition(body.new_image())) {
-                (Ok(old_partition), Ok(new_partition)) => Record::Change(Change {
+            match (
+                counters_of_stream(body.old_image()),
+                counters_of_stream(body.new_image()),
+            ) {
+                (Ok(old_counters), Ok(new_counters)) => Record::Change(Change {
                     event_id,
                     sequence,
-                    old_partition,
-                    new_partition,
+                    old_counters,
+                    new_counters,
                 }),
                 (Err(reason), _) | (_, Err(reason)) => Record::Poison {
                     event_id,
@@ -681,8 +774,8 @@ mod tests {
         Change {
             event_id: id.into(),
             sequence: id.into(),
-            old_partition: old.map(Into::into),
-            new_partition: new.map(Into::into),
+            old_counters: old.into_iter().map(Into::into).collect(),
+            new_counters: new.into_iter().map(Into::into).collect(),
         }
     }
 
@@ -706,11 +799,11 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_holds_at_most_99_partitions() {
+    fn a_chunk_holds_at_most_98_counts() {
         let changes: Vec<Change> = (0..250)
             .map(|i| change(&i.to_string(), None, Some(&format!("p{}", i % 120))))
             .collect();
-        assert_eq!(chunk_len(&changes, usize::MAX, itself), 99);
+        assert_eq!(chunk_len(&changes, usize::MAX, itself), 98);
         assert_eq!(chunk_len(&changes, 50, itself), 50);
         let same: Vec<Change> = (0..250)
             .map(|i| change(&i.to_string(), None, Some("p")))
@@ -726,19 +819,26 @@ mod tests {
             "dynamodb": {"SequenceNumber": "100", "NewImage": {"GSI1PK": {"S": "P#a#N#x"}}}
         });
         let c = Record::from_lambda(&record).unwrap();
-        assert_eq!(
-            c.change().unwrap().new_partition.as_deref(),
-            Some("P#a#N#x")
-        );
-        assert_eq!(c.change().unwrap().old_partition, None);
+        assert_eq!(c.change().unwrap().new_counters, ["P#a#N#x"]);
+        assert!(c.change().unwrap().old_counters.is_empty());
         let removed = serde_json::json!({
             "eventID": "e2", "eventName": "REMOVE",
             "dynamodb": {"SequenceNumber": "101", "OldImage": {"GSI1PK": {"S": "P#a#N#x"}}}
         });
         let c = Record::from_lambda(&removed).unwrap();
+        assert_eq!(c.change().unwrap().old_counters, ["P#a#N#x"]);
+        // An event's stats counts ride along in its `counted_in` list.
+        let counted = serde_json::json!({
+            "eventID": "e4", "eventName": "INSERT",
+            "dynamodb": {"SequenceNumber": "103", "NewImage": {
+                "GSI1PK": {"S": "P#a#N#x"},
+                "counted_in": {"L": [{"S": "P#a#CAT#auth"}, {"S": "P#a#DAY#2026-12-01"}]}
+            }}
+        });
+        let c = Record::from_lambda(&counted).unwrap();
         assert_eq!(
-            c.change().unwrap().old_partition.as_deref(),
-            Some("P#a#N#x")
+            c.change().unwrap().new_counters,
+            ["P#a#CAT#auth", "P#a#DAY#2026-12-01", "P#a#N#x"]
         );
         // Not indexed: a change that counts nothing.
         let session = serde_json::json!({
@@ -770,6 +870,14 @@ mod tests {
             (
                 serde_json::json!({"SequenceNumber": "1", "NewImage": {"GSI1PK": {"S": "p"}}}),
                 "TRUNCATE",
+            ),
+            (
+                serde_json::json!({"SequenceNumber": "1", "NewImage": {"counted_in": {"L": [{"N": "1"}]}}}),
+                "INSERT",
+            ),
+            (
+                serde_json::json!({"SequenceNumber": "1", "NewImage": {"counted_in": {"S": "x"}}}),
+                "INSERT",
             ),
         ] {
             let record =

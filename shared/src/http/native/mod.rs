@@ -1,7 +1,8 @@
-//! Today's A-TRACK endpoints, one module each (decode → service → encode), and `views`, the
+//! The A-TRACK endpoints and our native ones (`batch`), one module each (decode → service → encode), and `views`, the
 //! reference's response shapes.
 
 pub mod attributes;
+pub mod batch;
 pub mod event;
 pub mod event_show;
 pub mod init;

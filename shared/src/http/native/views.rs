@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::event::{Category, Priority};
 use crate::store::item::{Item, get_json};
 
 /// Session fields in the reference's order. Map-valued fields read `{}` rather than `null` when
@@ -54,6 +55,10 @@ fn pick(item: &Item, fields: &[&str]) -> Value {
             .map(|name| {
                 let value = match (*name, get_json(item, name)) {
                     ("attributes", Value::Null) => json!({}),
+                    // Events stored before categories and priorities existed read as the
+                    // defaults they would have been given.
+                    ("category", Value::Null) => json!(Category::default().as_str()),
+                    ("priority", Value::Null) => json!(Priority::default().as_str()),
                     (_, v) => v,
                 };
                 ((*name).to_owned(), value)
@@ -64,7 +69,19 @@ fn pick(item: &Item, fields: &[&str]) -> Value {
 
 /// An event as session/show lists it.
 pub fn session_event(item: &Item) -> Value {
-    pick(item, &["id", "uuid", "name", "attributes", "occurred_at"])
+    pick(
+        item,
+        &[
+            "id",
+            "uuid",
+            "name",
+            "attributes",
+            "label",
+            "category",
+            "priority",
+            "occurred_at",
+        ],
+    )
 }
 
 /// An event as event/show lists it.
@@ -77,8 +94,13 @@ pub fn event_row(item: &Item) -> Value {
             "uuid",
             "name",
             "attributes",
+            "label",
+            "category",
+            "priority",
             "ip_address",
             "user_agent",
+            "page_url",
+            "referrer",
             "occurred_at",
             "created_at",
             "updated_at",

@@ -10,8 +10,10 @@
 //! write durable, yet concurrent writers share that fsync instead of paying one each. Reads use
 //! redb's MVCC snapshots directly and never wait for the writer.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
@@ -24,7 +26,7 @@ use crate::store::item::{Item, MAX_ITEM_BYTES, get_s, item_size};
 use crate::store::keys::{GSI1, TABLE};
 use crate::store::table::{
     Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, Write,
-    apply_ops, condition_holds, key_item, op_writes, project,
+    apply_ops, condition_holds, counters_of, key_item, op_writes, project,
 };
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
@@ -49,13 +51,48 @@ enum Job {
     Sweep(u64),
 }
 
-type Reply = oneshot::Sender<StoreResult<Option<Item>>>;
+/// What a job hands back.
+enum Done {
+    /// The item after an update; nothing for a put or a delete.
+    Item(Option<Item>),
+    /// For each write of a batch, whether it was applied.
+    Applied(Vec<bool>),
+    /// How many expired items a sweep removed.
+    Swept(usize),
+}
+
+type Reply = oneshot::Sender<StoreResult<Done>>;
 
 /// A redb database file served through a group-committing writer thread.
 #[derive(Clone)]
 pub struct EmbeddedTable {
     db: Arc<Database>,
     jobs: mpsc::Sender<(Job, Reply)>,
+    buffer: Arc<BufferCounters>,
+}
+
+/// The writer's state as callers and the writer thread update it.
+#[derive(Default)]
+struct BufferCounters {
+    /// Writes sent to the writer and not yet answered.
+    queued: AtomicUsize,
+    /// When the last group was committed, in microseconds since the epoch (0: never).
+    last_commit_micros: AtomicI64,
+    /// Writes committed since the store was opened.
+    committed: AtomicU64,
+}
+
+/// The group-commit buffer, as [`EmbeddedTable::buffer_status`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferStatus {
+    /// Writes waiting for their commit now.
+    pub queued: usize,
+    /// The most writes one commit takes.
+    pub max_group: usize,
+    /// When the last commit was durable (microseconds since the epoch).
+    pub last_commit_micros: Option<i64>,
+    /// Writes committed since the store was opened (a batch of events is one write).
+    pub committed: u64,
 }
 
 fn internal(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -85,20 +122,39 @@ impl EmbeddedTable {
 
         let (tx, rx) = mpsc::channel::<(Job, Reply)>();
         let writer_db = db.clone();
+        let buffer = Arc::new(BufferCounters::default());
+        let writer_buffer = buffer.clone();
         thread::Builder::new()
             .name("atrack-embedded-writer".into())
-            .spawn(move || writer_loop(&writer_db, &rx))
+            .spawn(move || writer_loop(&writer_db, &rx, &writer_buffer))
             .map_err(internal)?;
-        Ok(EmbeddedTable { db, jobs: tx })
+        Ok(EmbeddedTable {
+            db,
+            jobs: tx,
+            buffer,
+        })
     }
 
-    async fn submit(&self, job: Job) -> StoreResult<Option<Item>> {
+    async fn submit(&self, job: Job) -> StoreResult<Done> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send((job, tx))
-            .map_err(|_| StoreError::Internal("embedded writer stopped".into()))?;
+        self.buffer.queued.fetch_add(1, Ordering::Relaxed);
+        if self.jobs.send((job, tx)).is_err() {
+            self.buffer.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Internal("embedded writer stopped".into()));
+        }
         rx.await
             .map_err(|_| StoreError::Internal("embedded writer dropped a write".into()))?
+    }
+
+    /// The write buffer as it is now: what the analytics stats report.
+    pub fn buffer_status(&self) -> BufferStatus {
+        let last = self.buffer.last_commit_micros.load(Ordering::Relaxed);
+        BufferStatus {
+            queued: self.buffer.queued.load(Ordering::Relaxed),
+            max_group: MAX_GROUP,
+            last_commit_micros: (last > 0).then_some(last),
+            committed: self.buffer.committed.load(Ordering::Relaxed),
+        }
     }
 
     fn read_item(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
@@ -179,7 +235,7 @@ fn index_entry(item: &Item) -> Option<(&str, &str)> {
     ))
 }
 
-fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>) {
+fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>, buffer: &BufferCounters) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -201,17 +257,31 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>) {
                 let mut writer = Writer {
                     items: &mut items,
                     gsi: &mut gsi,
-                    counts: &mut counts,
                     expiry: &mut expiry,
+                    deltas: BTreeMap::new(),
                 };
                 for (job, reply) in group.drain(..) {
                     replies.push((writer.apply(job), reply));
                 }
+                // The group's count changes, summed: one update per count per commit.
+                for (counter, delta) in std::mem::take(&mut writer.deltas) {
+                    add_to_count(&mut counts, &counter, delta)?;
+                }
             }
             txn.commit().map_err(internal)
         })();
+        buffer
+            .queued
+            .fetch_sub(replies.len() + group.len(), Ordering::Relaxed);
         match committed {
             Ok(()) => {
+                buffer
+                    .committed
+                    .fetch_add(replies.len() as u64, Ordering::Relaxed);
+                buffer.last_commit_micros.store(
+                    crate::domain::time::Clock::now(&crate::domain::time::SystemClock).micros(),
+                    Ordering::Relaxed,
+                );
                 for (result, reply) in replies {
                     let _ = reply.send(result);
                 }
@@ -233,12 +303,35 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>) {
 struct Writer<'a, 'txn> {
     items: &'a mut redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     gsi: &'a mut redb::Table<'txn, (&'static str, &'static str, &'static str, &'static str), ()>,
-    counts: &'a mut redb::Table<'txn, &'static str, u64>,
     expiry: &'a mut redb::Table<'txn, (u64, &'static str, &'static str), ()>,
+    /// Count changes of this transaction, applied once before it commits.
+    deltas: BTreeMap<String, i64>,
+}
+
+/// Adds `delta` to a stored count; a count that reaches zero is removed.
+fn add_to_count(
+    counts: &mut redb::Table<'_, &'static str, u64>,
+    counter: &str,
+    delta: i64,
+) -> StoreResult<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let current = counts
+        .get(counter)
+        .map_err(internal)?
+        .map_or(0, |v| v.value());
+    let next = current.saturating_add_signed(delta);
+    if next == 0 {
+        counts.remove(counter).map_err(internal)?;
+    } else {
+        counts.insert(counter, next).map_err(internal)?;
+    }
+    Ok(())
 }
 
 impl Writer<'_, '_> {
-    fn apply(&mut self, job: Job) -> StoreResult<Option<Item>> {
+    fn apply(&mut self, job: Job) -> StoreResult<Done> {
         match job {
             Job::Put(item, condition) => {
                 let key = item_key(&item)?;
@@ -249,7 +342,7 @@ impl Writer<'_, '_> {
                     return Err(StoreError::ConditionFailed);
                 }
                 self.store(&key, current.as_ref(), &item)?;
-                Ok(None)
+                Ok(Done::Item(None))
             }
             Job::Update(update) => {
                 let current = self.load(&update.key)?;
@@ -260,35 +353,62 @@ impl Writer<'_, '_> {
                 }
                 if !update.ops.iter().any(op_writes) {
                     // Nothing to write: the item as it is (an absent one is not created).
-                    return Ok(Some(current.unwrap_or_else(|| key_item(&update.key))));
+                    return Ok(Done::Item(Some(
+                        current.unwrap_or_else(|| key_item(&update.key)),
+                    )));
                 }
                 let mut next = current.clone().unwrap_or_default();
                 apply_ops(&mut next, &update.ops);
                 next.insert(TABLE.partition_key.into(), update.key.pk.as_str().into());
                 next.insert(TABLE.sort_key.into(), update.key.sk.as_str().into());
                 self.store(&update.key, current.as_ref(), &next)?;
-                Ok(Some(next))
+                Ok(Done::Item(Some(next)))
             }
             Job::Delete(key) => {
                 let current = self.load(&key)?;
                 self.remove(&key, current.as_ref())?;
-                Ok(None)
+                Ok(Done::Item(None))
             }
             Job::Batch(writes) => {
+                // All or nothing: every item is checked before the first is written, so a
+                // refused batch leaves nothing of itself in the group's transaction.
+                for write in &writes {
+                    if let Write::Put(item) | Write::PutNew(item) = write {
+                        item_key(item)?;
+                        if item_size(item) > MAX_ITEM_BYTES {
+                            return Err(StoreError::ItemTooLarge);
+                        }
+                    }
+                }
+                let mut applied = Vec::with_capacity(writes.len());
                 for write in writes {
-                    match write {
+                    applied.push(match write {
                         Write::Put(item) => {
                             let key = item_key(&item)?;
                             let current = self.load(&key)?;
                             self.store(&key, current.as_ref(), &item)?;
+                            true
+                        }
+                        Write::PutNew(item) => {
+                            let key = item_key(&item)?;
+                            let exists = self
+                                .items
+                                .get((key.pk.as_str(), key.sk.as_str()))
+                                .map_err(internal)?
+                                .is_some();
+                            if !exists {
+                                self.store(&key, None, &item)?;
+                            }
+                            !exists
                         }
                         Write::Delete(key) => {
                             let current = self.load(&key)?;
                             self.remove(&key, current.as_ref())?;
+                            true
                         }
-                    }
+                    });
                 }
-                Ok(None)
+                Ok(Done::Applied(applied))
             }
             Job::Sweep(now) => {
                 let mut due = Vec::new();
@@ -306,10 +426,7 @@ impl Writer<'_, '_> {
                     let current = self.load(key)?;
                     self.remove(key, current.as_ref())?;
                 }
-                Ok(Some(Item::from([(
-                    "swept".to_owned(),
-                    crate::store::item::Attr::n(due.len() as i64),
-                )])))
+                Ok(Done::Swept(due.len()))
             }
         }
     }
@@ -338,8 +455,8 @@ impl Writer<'_, '_> {
             self.gsi
                 .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())
                 .map_err(internal)?;
-            self.count(gpk, 1)?;
         }
+        self.count(item, 1);
         if let Some(at) = expiry_of(item) {
             self.expiry
                 .insert((at, key.pk.as_str(), key.sk.as_str()), ())
@@ -363,7 +480,9 @@ impl Writer<'_, '_> {
             self.gsi
                 .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))
                 .map_err(internal)?;
-            self.count(gpk, -1)?;
+        }
+        if let Some(previous) = previous {
+            self.count(previous, -1);
         }
         if let Some(at) = previous.and_then(expiry_of) {
             self.expiry
@@ -373,19 +492,16 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
-    fn count(&mut self, partition: &str, delta: i64) -> StoreResult<()> {
-        let current = self
-            .counts
-            .get(partition)
-            .map_err(internal)?
-            .map_or(0, |v| v.value());
-        let next = current.saturating_add_signed(delta);
-        if next == 0 {
-            self.counts.remove(partition).map_err(internal)?;
-        } else {
-            self.counts.insert(partition, next).map_err(internal)?;
+    /// Moves every count the item is counted under by `delta` (see [`counters_of`]).
+    fn count(&mut self, item: &Item, delta: i64) {
+        for counter in counters_of(item) {
+            match self.deltas.get_mut(counter) {
+                Some(d) => *d += delta,
+                None => {
+                    self.deltas.insert(counter.to_owned(), delta);
+                }
+            }
         }
-        Ok(())
     }
 }
 
@@ -422,11 +538,10 @@ impl EmbeddedTable {
     pub async fn sweep_expired(&self, now: u64) -> StoreResult<usize> {
         let mut removed = 0;
         loop {
-            let done = self.submit(Job::Sweep(now)).await?;
-            let swept = done
-                .as_ref()
-                .and_then(|i| crate::store::item::get_i64(i, "swept"))
-                .unwrap_or(0) as usize;
+            let swept = match self.submit(Job::Sweep(now)).await? {
+                Done::Swept(n) => n,
+                _ => 0,
+            };
             removed += swept;
             if swept < SWEEP_BATCH {
                 return Ok(removed);
@@ -436,14 +551,11 @@ impl EmbeddedTable {
 }
 
 impl Table for EmbeddedTable {
-    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
-        if !TABLE.indexes.iter().any(|i| i.name == index) {
-            return Err(StoreError::Rejected(format!("unknown index {index}")));
-        }
+    async fn count(&self, counter: &str) -> StoreResult<u64> {
         let txn = self.db.begin_read().map_err(internal)?;
         let counts = txn.open_table(COUNTS).map_err(internal)?;
         Ok(counts
-            .get(partition)
+            .get(counter)
             .map_err(internal)?
             .map_or(0, |v| v.value()))
     }
@@ -466,20 +578,24 @@ impl Table for EmbeddedTable {
     }
 
     async fn update(&self, update: Update) -> StoreResult<Item> {
-        self.submit(Job::Update(update))
-            .await?
-            .ok_or_else(|| StoreError::Internal("update returned no item".into()))
+        match self.submit(Job::Update(update)).await? {
+            Done::Item(Some(item)) => Ok(item),
+            _ => Err(StoreError::Internal("update returned no item".into())),
+        }
     }
 
     async fn delete(&self, key: &Key) -> StoreResult<()> {
         self.submit(Job::Delete(key.clone())).await.map(|_| ())
     }
 
-    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
         if writes.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        self.submit(Job::Batch(writes)).await.map(|_| ())
+        match self.submit(Job::Batch(writes)).await? {
+            Done::Applied(applied) => Ok(applied),
+            _ => Err(StoreError::Internal("batch returned no results".into())),
+        }
     }
 
     async fn query(&self, query: Query) -> StoreResult<Page> {

@@ -4,16 +4,17 @@
 use super::sessions::session_attr;
 use super::{Repo, expired, expiry_op, json_map, now_attr};
 use crate::domain::commands::EventRequest;
+use crate::domain::event::Category;
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
 use crate::domain::time::Timestamp;
 use crate::domain::values::{EventId, EventName, SessionUuid, Sort};
 use crate::store::cursor::{CursorError, CursorState};
-use crate::store::item::{Attr, Item, get_i64, get_s};
-use crate::store::keys::{self, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
+use crate::store::item::{Attr, Item, MAX_ITEM_BYTES, get_i64, get_s, item_size};
+use crate::store::keys::{self, COUNTED_IN, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
 use crate::store::table::{
     Condition, Key, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
-    key_item,
+    Write, key_item,
 };
 
 /// The result of recording an event.
@@ -22,6 +23,22 @@ pub struct EventOutcome {
     pub event_id: String,
     /// The client's `event_id` had been recorded before; nothing new was stored.
     pub duplicate: bool,
+}
+
+/// A project's event counts, as the analytics stats report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStats {
+    pub by_category: Vec<(Category, u64)>,
+    /// Received on the current UTC day.
+    pub today: u64,
+    /// Received in the current UTC hour.
+    pub this_hour: u64,
+}
+
+impl EventStats {
+    pub fn total(&self) -> u64 {
+        self.by_category.iter().map(|(_, n)| n).sum()
+    }
 }
 
 /// One page of an event listing.
@@ -212,57 +229,20 @@ impl<T: Table> Repo<T> {
             .strip_prefix(keys::EVENT_SK_PREFIX)
             .and_then(|rest| rest.split_once('#'))
             .map_or(occurred_at, |(t, _)| t.to_owned());
-        let context = session.get(session_attr::CONTEXT).and_then(Attr::as_m);
-        let client = context.and_then(|c| c.get("client")).and_then(Attr::as_m);
-        let from_session = |name: &str| client.and_then(|c| c.get(name)).cloned();
-        let ip = event
-            .ip_address
-            .map(Attr::S)
-            .or_else(|| session.get("ip_address").cloned())
-            .or_else(|| from_session("ipAddress"))
-            // Also cuts an address stored before the project turned anonymization on.
-            .and_then(|ip| match ip {
-                Attr::S(text) => settings.stored_ip_text(&text).map(Attr::S),
-                other => Some(other),
-            })
-            .unwrap_or(Attr::Null);
-        let user_agent = event
-            .user_agent
-            .map(Attr::S)
-            .or_else(|| from_session("userAgent"))
-            .unwrap_or(Attr::Null);
         let id = self.ids.next(&self.table).await?;
-        let mut item = Item::from([
-            (PK.into(), Attr::S(pk.clone())),
-            (SK.into(), Attr::S(sk)),
-            (
-                GSI1_PK.into(),
-                Attr::S(keys::name_pk(project.as_str(), event.name.as_str())),
-            ),
-            (
-                GSI1_SK.into(),
-                Attr::S(keys::name_sk(&occurred_at, &event_id, &uuid)),
-            ),
-            ("id".into(), Attr::n(id)),
-            (
-                "session_id".into(),
-                session.get("id").cloned().unwrap_or(Attr::Null),
-            ),
-            ("uuid".into(), Attr::S(uuid)),
-            ("name".into(), Attr::s(event.name.as_str())),
-            ("attributes".into(), Attr::M(json_map(&event.attributes))),
-            ("ip_address".into(), ip),
-            ("user_agent".into(), user_agent),
-            ("occurred_at".into(), Attr::S(occurred_at)),
-            ("created_at".into(), now_attr(now)),
-            ("updated_at".into(), now_attr(now)),
-            ("event_id".into(), Attr::S(event_id.clone())),
-        ]);
-        if let Some(at) = expires_at {
-            item.insert(TTL_ATTR.into(), Attr::n(at));
-        }
+        let item = event_item(EventRow {
+            project,
+            session: &session,
+            event,
+            event_id: &event_id,
+            sk,
+            occurred_at,
+            id,
+            now,
+            settings,
+        });
         // The item and its index entry are the whole write: no counter is touched here (see
-        // `Table::index_count`), so one event costs what its two copies cost.
+        // `Table::count`), so one event costs what its two copies cost.
         match self.table.put(item, Some(Condition::NotExists)).await {
             Ok(()) => Ok(EventOutcome {
                 event_id,
@@ -275,6 +255,114 @@ impl<T: Table> Repo<T> {
             }),
             Err(e) => Err(e),
         }
+    }
+
+    /// Records a batch of events, each as [`Repo::record_event`] would, in bulk: each session
+    /// is read once, and the events are written together (one transaction on the embedded
+    /// engine; BatchWriteItem on DynamoDB). An event is refused on its own when its item would
+    /// be too large; the others are stored.
+    ///
+    /// A retried event is recognised as `record_event` recognises it. Events with a client
+    /// `event_id` but no client timestamp need their marker's conditional write, so they go
+    /// through `record_event` one by one; SDKs that batch stamp their events, so that path is
+    /// the exception.
+    pub async fn record_events(
+        &self,
+        project: &Project,
+        events: Vec<EventRequest>,
+        settings: &ProjectSettings,
+    ) -> StoreResult<Vec<Result<EventOutcome, StoreError>>> {
+        let now = self.now();
+        let mut uuids: Vec<SessionUuid> = events.iter().map(|e| e.uuid).collect();
+        uuids.sort_unstable_by_key(|u| u.to_string());
+        uuids.dedup();
+        let sessions = futures::future::try_join_all(
+            uuids
+                .iter()
+                .map(|uuid| self.session_for_event(project, uuid, settings, now)),
+        )
+        .await?;
+        let session_of =
+            |uuid: &SessionUuid| uuids.iter().position(|u| u == uuid).map(|i| &sessions[i]);
+
+        let mut outcomes: Vec<Option<Result<EventOutcome, StoreError>>> =
+            (0..events.len()).map(|_| None).collect();
+        let mut writes = Vec::new();
+        // (position in the batch, event id) of each write.
+        let mut written = Vec::new();
+        let mut one_by_one = Vec::new();
+        for (at, event) in events.into_iter().enumerate() {
+            if event.event_id.is_some() && !event.stamped_by_client {
+                one_by_one.push((at, event));
+                continue;
+            }
+            let client_keyed = event.event_id.is_some();
+            let event_id = event.event_id.unwrap_or_else(EventId::new_v4).to_string();
+            let occurred_at = event.occurred_at.to_string();
+            let Some(session) = session_of(&event.uuid) else {
+                outcomes[at] = Some(Err(StoreError::Internal("session not read".into())));
+                continue;
+            };
+            let item = event_item(EventRow {
+                project,
+                session,
+                event,
+                event_id: &event_id,
+                sk: keys::event_sk(&occurred_at, &event_id),
+                occurred_at,
+                id: self.ids.next(&self.table).await?,
+                now,
+                settings,
+            });
+            if item_size(&item) > MAX_ITEM_BYTES {
+                outcomes[at] = Some(Err(StoreError::ItemTooLarge));
+                continue;
+            }
+            writes.push(if client_keyed {
+                Write::PutNew(item)
+            } else {
+                Write::Put(item)
+            });
+            written.push((at, event_id));
+        }
+        let applied = self.table.batch_write(writes).await?;
+        for ((at, event_id), applied) in written.into_iter().zip(applied) {
+            outcomes[at] = Some(Ok(EventOutcome {
+                event_id,
+                duplicate: !applied,
+            }));
+        }
+        for (at, event) in one_by_one {
+            outcomes[at] = Some(self.record_event(project, event, settings).await);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(StoreError::Internal("event not recorded".into()))))
+            .collect())
+    }
+
+    /// A project's event counts: by category, received today and this hour (UTC, by `now`).
+    /// A handful of count reads, never a read of the events.
+    pub async fn event_stats(&self, project: &Project, now: Timestamp) -> StoreResult<EventStats> {
+        let (day, hour) = received_day_and_hour(now);
+        let mut counters: Vec<String> = Category::ALL
+            .iter()
+            .map(|c| keys::category_counter(project.as_str(), c.as_str()))
+            .collect();
+        counters.push(keys::day_counter(project.as_str(), &day));
+        counters.push(keys::hour_counter(project.as_str(), &hour));
+        let counts =
+            futures::future::try_join_all(counters.iter().map(|c| self.table.count(c))).await?;
+        let by_category = Category::ALL
+            .iter()
+            .copied()
+            .zip(counts.iter().copied())
+            .collect();
+        Ok(EventStats {
+            by_category,
+            today: counts[Category::ALL.len()],
+            this_hour: counts[Category::ALL.len() + 1],
+        })
     }
 
     /// How many events of a name a project has: a count the engine keeps per index partition,
@@ -395,6 +483,113 @@ impl<T: Table> Repo<T> {
             next_cursor,
         })
     }
+}
+
+/// The UTC day (`2026-12-01`) and hour (`2026-12-01T22`) of a time: the stats' buckets.
+fn received_day_and_hour(at: Timestamp) -> (String, String) {
+    // The fixed-width text form (`2026-12-01T22:10:00.000000Z`) starts with both.
+    let text = at.to_string();
+    (text[..10].to_owned(), text[..13].to_owned())
+}
+
+/// What an event item is made of.
+struct EventRow<'a> {
+    project: &'a Project,
+    /// The session's fields an event copies (`SESSION_FIELDS_FOR_EVENTS`).
+    session: &'a Item,
+    event: EventRequest,
+    event_id: &'a str,
+    sk: String,
+    occurred_at: String,
+    /// The event's number (`id`).
+    id: i64,
+    now: Timestamp,
+    settings: &'a ProjectSettings,
+}
+
+/// An event as stored: the request's fields, what it copies from its session, its keys, and
+/// the counts it is counted under (its category, and the UTC day and hour it was received).
+fn event_item(row: EventRow<'_>) -> Item {
+    let EventRow {
+        project,
+        session,
+        event,
+        event_id,
+        sk,
+        occurred_at,
+        id,
+        now,
+        settings,
+    } = row;
+    let uuid = event.uuid.to_string();
+    let context = session.get(session_attr::CONTEXT).and_then(Attr::as_m);
+    let client = context.and_then(|c| c.get("client")).and_then(Attr::as_m);
+    let from_session = |name: &str| client.and_then(|c| c.get(name)).cloned();
+    let ip = event
+        .ip_address
+        .map(Attr::S)
+        .or_else(|| session.get("ip_address").cloned())
+        .or_else(|| from_session("ipAddress"))
+        // Also cuts an address stored before the project turned anonymization on.
+        .and_then(|ip| match ip {
+            Attr::S(text) => settings.stored_ip_text(&text).map(Attr::S),
+            other => Some(other),
+        })
+        .unwrap_or(Attr::Null);
+    let user_agent = event
+        .user_agent
+        .map(Attr::S)
+        .or_else(|| from_session("userAgent"))
+        .unwrap_or(Attr::Null);
+    let optional = |text: Option<String>| text.map_or(Attr::Null, Attr::S);
+    let (day, hour) = received_day_and_hour(now);
+    let p = project.as_str();
+    let mut item = Item::from([
+        (PK.into(), Attr::S(keys::session_pk(p, &uuid))),
+        (SK.into(), Attr::S(sk)),
+        (
+            GSI1_PK.into(),
+            Attr::S(keys::name_pk(p, event.name.as_str())),
+        ),
+        (
+            GSI1_SK.into(),
+            Attr::S(keys::name_sk(&occurred_at, event_id, &uuid)),
+        ),
+        (
+            COUNTED_IN.into(),
+            Attr::L(vec![
+                Attr::S(keys::category_counter(p, event.category.as_str())),
+                Attr::S(keys::day_counter(p, &day)),
+                Attr::S(keys::hour_counter(p, &hour)),
+            ]),
+        ),
+        ("id".into(), Attr::n(id)),
+        (
+            "session_id".into(),
+            session.get("id").cloned().unwrap_or(Attr::Null),
+        ),
+        ("uuid".into(), Attr::S(uuid)),
+        ("name".into(), Attr::s(event.name.as_str())),
+        ("attributes".into(), Attr::M(json_map(&event.attributes))),
+        (
+            "label".into(),
+            optional(event.label.map(|l| l.as_str().to_owned())),
+        ),
+        ("category".into(), Attr::s(event.category.as_str())),
+        ("priority".into(), Attr::s(event.priority.as_str())),
+        ("ip_address".into(), ip),
+        ("user_agent".into(), user_agent),
+        ("page_url".into(), optional(event.page_url)),
+        ("referrer".into(), optional(event.referrer)),
+        ("occurred_at".into(), Attr::S(occurred_at)),
+        ("created_at".into(), now_attr(now)),
+        ("updated_at".into(), now_attr(now)),
+        ("event_id".into(), Attr::s(event_id)),
+    ]);
+    if let Some(at) = settings.expires_at(now) {
+        item.insert(TTL_ATTR.into(), Attr::n(at));
+    }
+    item
 }
 
 /// The table and index key attributes of an event row: where the next page starts.

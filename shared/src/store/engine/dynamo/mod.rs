@@ -611,28 +611,41 @@ impl Table for DynamoTable {
         }
     }
 
-    async fn index_count(&self, index: &'static str, partition: &str) -> StoreResult<u64> {
-        if !TABLE.indexes.iter().any(|i| i.name == index) {
-            return Err(StoreError::Rejected(format!("unknown index {index}")));
-        }
-        self.read_count(partition).await
+    async fn count(&self, counter: &str) -> StoreResult<u64> {
+        self.read_count(counter).await
     }
 
-    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<()> {
-        let requests: Vec<WriteRequest> = writes
-            .into_iter()
-            .map(|w| match w {
-                Write::Put(item) => PutRequest::builder()
-                    .set_item(Some(to_map(&item)))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build()),
+    async fn batch_write(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
+        // BatchWriteItem takes no condition: the keys that must be new are read first, and
+        // those found are left out (see `Write::PutNew`).
+        let must_be_new: Vec<Key> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::PutNew(item) => item_key(item),
+                _ => None,
+            })
+            .collect();
+        let existing = self.existing_keys(&must_be_new).await?;
+        let mut applied = Vec::with_capacity(writes.len());
+        let mut requests: Vec<WriteRequest> = Vec::with_capacity(writes.len());
+        for write in writes {
+            let request = match write {
+                Write::Put(item) => put_request(&item),
+                Write::PutNew(item) => {
+                    if item_key(&item).is_some_and(|key| existing.contains(&key)) {
+                        applied.push(false);
+                        continue;
+                    }
+                    put_request(&item)
+                }
                 Write::Delete(key) => DeleteRequest::builder()
                     .set_key(Some(key_map(&key)))
                     .build()
                     .map(|d| WriteRequest::builder().delete_request(d).build()),
-            })
-            .collect::<Result<_, _>>()
-            .map_err(build_error)?;
+            };
+            requests.push(request.map_err(build_error)?);
+            applied.push(true);
+        }
         for chunk in requests.chunks(25) {
             let mut pending = chunk.to_vec();
             let mut backoff = std::time::Duration::from_millis(20);
@@ -663,7 +676,84 @@ impl Table for DynamoTable {
                 backoff *= 2;
             }
         }
-        Ok(())
+        Ok(applied)
+    }
+}
+
+/// A put in a batch write.
+fn put_request(item: &Item) -> Result<WriteRequest, aws_sdk_dynamodb::error::BuildError> {
+    PutRequest::builder()
+        .set_item(Some(to_map(item)))
+        .build()
+        .map(|p| WriteRequest::builder().put_request(p).build())
+}
+
+/// The table key of an item, when it has string key attributes.
+fn item_key(item: &Item) -> Option<Key> {
+    Some(Key::new(
+        item.get(TABLE.partition_key)?.as_s()?,
+        item.get(TABLE.sort_key)?.as_s()?,
+    ))
+}
+
+impl DynamoTable {
+    /// Which of `keys` name an item now: consistent BatchGetItem reads of the keys alone, 100
+    /// keys a request, unprocessed keys asked again.
+    async fn existing_keys(&self, keys: &[Key]) -> StoreResult<std::collections::BTreeSet<Key>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = std::collections::BTreeSet::new();
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> =
+                chunk.iter().map(key_map).collect();
+            let mut backoff = std::time::Duration::from_millis(20);
+            for attempt in 0.. {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .projection_expression("#pk, #sk")
+                    .expression_attribute_names("#pk", TABLE.partition_key)
+                    .expression_attribute_names("#sk", TABLE.sort_key)
+                    .build()
+                    .map_err(build_error)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .set_return_consumed_capacity(self.return_capacity())
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                self.meter_reads(output.consumed_capacity());
+                for item in output
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (item.get(TABLE.partition_key), item.get(TABLE.sort_key))
+                    {
+                        found.insert(Key::new(pk, sk));
+                    }
+                }
+                pending = output
+                    .unprocessed_keys()
+                    .and_then(|m| m.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 8 {
+                    return Err(StoreError::Unavailable(
+                        "unprocessed batch keys after retries".into(),
+                    ));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Ok(found)
     }
 }
 
