@@ -33,6 +33,15 @@ LAUNCHER_DIR="$DDB_DIR/launcher"
 # the machine's Node. 10.3.0 ships DynamoDB Local 3.3.0 (2026-01-16).
 DDB_NPM_VERSION="${DDB_NPM_VERSION:-10.3.0}"
 MOTO_REQ="${MOTO_REQ:-moto[server]>=5.1,<6}"
+# The FastAPI + pydantic v2 reference the analytics tests compare the Rust
+# answers with (tests/reference/); httpx is what FastAPI's TestClient runs on.
+# FastAPI is still 0.x, so its minor versions are its major ones. The floor
+# is the oldest release the seed can come from: its documented ValidationError
+# carries `input` and `ctx`, which FastAPI's OpenAPI has had since 0.128.1;
+# from 0.122 on, HTTPBearer answers a missing header with 401 (before: 403).
+FASTAPI_REQ="${FASTAPI_REQ:-fastapi>=0.128.1,<1}"
+PYDANTIC_REQ="${PYDANTIC_REQ:-pydantic>=2.7,<3}"
+HTTPX_REQ="${HTTPX_REQ:-httpx>=0.27,<1}"
 
 # Whole seconds to wait for each service to answer; the JVM can be slow to start
 # while cargo keeps both cores busy.
@@ -107,9 +116,34 @@ moto_installed() {
         && "$VENV/bin/python" -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1
 }
 
+# True when the venv can run tests/reference/analytics_seed.py: FastAPI's
+# TestClient imports, and FastAPI, pydantic and httpx are within the ranges
+# above (an older FastAPI left in the shared venv would answer differently).
+# The ranges are checked with the copy of `packaging` that pip carries.
+reference_installed() {
+    [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" - "$FASTAPI_REQ" "$PYDANTIC_REQ" "$HTTPX_REQ" \
+        >/dev/null 2>&1 <<'EOF'
+import sys
+from importlib.metadata import version
+from pip._vendor.packaging.requirements import Requirement
+import fastapi.testclient
+for req in map(Requirement, sys.argv[1:]):
+    if not req.specifier.contains(version(req.name), prereleases=True):
+        sys.exit(1)
+EOF
+}
+
+reference_versions() {
+    "$VENV/bin/python" -c 'import fastapi, pydantic, httpx
+print(f"fastapi {fastapi.__version__}, pydantic {pydantic.VERSION}, httpx {httpx.__version__}")'
+}
+
+# Installs moto's server and the analytics reference's requirements in one
+# pip run, so that pip resolves them together.
 install_moto() {
-    if moto_installed; then
+    if moto_installed && reference_installed; then
         log "moto server already installed ($("$VENV/bin/python" -c 'import moto; print(moto.__version__)'))"
+        log "analytics reference requirements already installed ($(reference_versions))"
         return
     fi
     # The venv is shared with other helper scripts: create it only if absent.
@@ -118,11 +152,15 @@ install_moto() {
         log "creating virtualenv $VENV"
         python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
     fi
-    log "installing $MOTO_REQ into $VENV ..."
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$MOTO_REQ" \
-        || die "pip install $MOTO_REQ failed"
+    local reqs=("$MOTO_REQ" "$FASTAPI_REQ" "$PYDANTIC_REQ" "$HTTPX_REQ")
+    log "installing ${reqs[*]} into $VENV ..."
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${reqs[@]}" \
+        || die "pip install ${reqs[*]} failed"
     moto_installed || die "moto installed but moto_server is not usable"
+    reference_installed \
+        || die "$FASTAPI_REQ, $PYDANTIC_REQ and $HTTPX_REQ installed, but python cannot import fastapi.testclient with a pydantic 2"
     log "moto server installed ($("$VENV/bin/python" -c 'import moto; print(moto.__version__)'))"
+    log "analytics reference requirements installed ($(reference_versions))"
 }
 
 cmd_install() {
