@@ -291,6 +291,9 @@ impl<T: Table> Repo<T> {
         // (position in the batch, event id) of each write.
         let mut written = Vec::new();
         let mut one_by_one = Vec::new();
+        // A client-keyed event sent twice in one batch is written once: the second is its
+        // retry (and DynamoDB refuses a batch that names one key twice).
+        let mut keyed = std::collections::BTreeSet::new();
         for (at, event) in events.into_iter().enumerate() {
             if event.event_id.is_some() && !event.stamped_by_client {
                 one_by_one.push((at, event));
@@ -303,12 +306,23 @@ impl<T: Table> Repo<T> {
                 outcomes[at] = Some(Err(StoreError::Internal("session not read".into())));
                 continue;
             };
+            let sk = keys::event_sk(&occurred_at, &event_id);
+            if client_keyed {
+                let key = format!("{}\n{sk}", event.uuid);
+                if !keyed.insert(key) {
+                    outcomes[at] = Some(Ok(EventOutcome {
+                        event_id,
+                        duplicate: true,
+                    }));
+                    continue;
+                }
+            }
             let item = event_item(EventRow {
                 project,
                 session,
                 event,
                 event_id: &event_id,
-                sk: keys::event_sk(&occurred_at, &event_id),
+                sk,
                 occurred_at,
                 id: self.ids.next(&self.table).await?,
                 now,
@@ -541,7 +555,6 @@ fn event_item(row: EventRow<'_>) -> Item {
         .map(Attr::S)
         .or_else(|| from_session("userAgent"))
         .unwrap_or(Attr::Null);
-    let optional = |text: Option<String>| text.map_or(Attr::Null, Attr::S);
     let (day, hour) = received_day_and_hour(now);
     let p = project.as_str();
     let mut item = Item::from([
@@ -571,21 +584,26 @@ fn event_item(row: EventRow<'_>) -> Item {
         ("uuid".into(), Attr::S(uuid)),
         ("name".into(), Attr::s(event.name.as_str())),
         ("attributes".into(), Attr::M(json_map(&event.attributes))),
-        (
-            "label".into(),
-            optional(event.label.map(|l| l.as_str().to_owned())),
-        ),
         ("category".into(), Attr::s(event.category.as_str())),
         ("priority".into(), Attr::s(event.priority.as_str())),
         ("ip_address".into(), ip),
         ("user_agent".into(), user_agent),
-        ("page_url".into(), optional(event.page_url)),
-        ("referrer".into(), optional(event.referrer)),
         ("occurred_at".into(), Attr::S(occurred_at)),
         ("created_at".into(), now_attr(now)),
         ("updated_at".into(), now_attr(now)),
         ("event_id".into(), Attr::s(event_id)),
     ]);
+    // Optional fields are stored only when sent (rows read an absent one as null): an event
+    // item stays under the 1 KB that one write unit covers.
+    for (name, value) in [
+        ("label", event.label.map(|l| l.as_str().to_owned())),
+        ("page_url", event.page_url),
+        ("referrer", event.referrer),
+    ] {
+        if let Some(value) = value {
+            item.insert(name.into(), Attr::S(value));
+        }
+    }
     if let Some(at) = settings.expires_at(now) {
         item.insert(TTL_ATTR.into(), Attr::n(at));
     }
