@@ -1,15 +1,26 @@
 //! template.yaml agrees with the code: the table is the one `store/keys.rs` defines, every
-//! `functions/*` crate has its function and route and every route a crate, the enrich
-//! and count functions report partial batch failures, count's stream sets failing records
-//! aside into a queue only it may send to, the queue outlives its consumer's timeout, and no
-//! policy grants a wildcard resource.
+//! `functions/*` crate has its function and every route is sent to the function its
+//! `RouteSpec` names, whose main serves exactly its routes; the enrich and count functions
+//! report partial batch failures, count's stream sets failing records aside into a queue only
+//! it may send to, the queue outlives its consumer's timeout, no policy grants a wildcard
+//! resource, and the ingest functions' roles allow the calls their code makes and no others.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use atrack_shared::domain::time::SystemClock;
+use atrack_shared::enrich::Enricher;
+use atrack_shared::enrich::geo::Geo;
 use atrack_shared::http::Route;
+use atrack_shared::http::compat::analytics_v1;
+use atrack_shared::http::router::Method;
+use atrack_shared::runtime::config::Config;
 use atrack_shared::store::keys::TABLE;
+use atrack_shared::{App, SharedApp};
+use atrack_tests::Engine;
 use serde_yaml_ng::Value;
+use tower::ServiceExt;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -47,11 +58,13 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The binary name each `functions/*` crate builds.
-fn function_binaries() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
+/// The binary name each `functions/*` crate builds, with the crate's folder name.
+fn function_binaries() -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
     for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
-        let manifest = entry.unwrap().path().join("Cargo.toml");
+        let dir = entry.unwrap().path();
+        let folder = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let manifest = dir.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).expect("a function's Cargo.toml");
         let bin = text
             .split("[[bin]]")
@@ -63,9 +76,75 @@ fn function_binaries() -> BTreeSet<String> {
                     .map(|n| n.trim_matches('"').to_owned())
             })
             .unwrap_or_else(|| panic!("{} declares no [[bin]]", manifest.display()));
-        names.insert(bin);
+        assert!(
+            names.insert(bin.clone(), folder).is_none(),
+            "two crates build {bin}"
+        );
     }
     names
+}
+
+/// A function's `src/main.rs`, without whitespace (so rustfmt's line breaks do not matter).
+fn main_rs(folder: &str) -> String {
+    let path = root().join("functions").join(folder).join("src/main.rs");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .split_whitespace()
+        .collect()
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    }
+}
+
+/// What `run_router` takes: the builder of a family's router.
+type FamilyRouter = fn(SharedApp) -> axum::Router;
+
+/// The routers of the route families that share a function, as a function's main.rs hands
+/// them to `run_router`.
+const FAMILY_ROUTERS: &[(&str, FamilyRouter)] = &[(
+    "atrack_shared::http::compat::analytics_v1::router",
+    analytics_v1::router,
+)];
+
+/// What a function's main.rs runs.
+#[derive(Debug)]
+enum Serves {
+    /// `run_http::<atrack_shared::http::endpoint::X>`: the endpoint whose ROUTE is `Route::X`
+    /// (one macro makes both), as `{X:?}`.
+    Endpoint(String),
+    /// `run_router(…)` with one of [`FAMILY_ROUTERS`], by its index there.
+    Family(usize),
+}
+
+fn serves(main: &str) -> Option<Serves> {
+    const RUN_HTTP: &str = "run_http::<atrack_shared::http::endpoint::";
+    if let Some(at) = main.find(RUN_HTTP) {
+        let rest = &main[at + RUN_HTTP.len()..];
+        let end = rest.find('>')?;
+        return Some(Serves::Endpoint(rest[..end].to_owned()));
+    }
+    FAMILY_ROUTERS
+        .iter()
+        .position(|(path, _)| main.contains(&format!("run_router({path})")))
+        .map(Serves::Family)
+}
+
+/// The template's functions by the binary they deploy.
+fn functions_by_binary(template: &Value) -> BTreeMap<String, Value> {
+    of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, f)| {
+            let binary = f["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} names no binary"))
+                .to_owned();
+            (binary, f)
+        })
+        .collect()
 }
 
 #[test]
@@ -143,8 +222,10 @@ fn the_table_is_the_one_keys_rs_defines() {
 fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
     let t = template();
     let functions = of_type(&t, "AWS::Serverless::Function");
+    let crates = function_binaries();
     let mut in_template = BTreeSet::new();
-    let mut http_routes = BTreeSet::new();
+    // (method, path) → the binary of the function it is sent to.
+    let mut http_routes: BTreeMap<(String, String), String> = BTreeMap::new();
     for (name, function) in &functions {
         assert_eq!(
             function["Metadata"]["BuildMethod"], "rust-cargolambda",
@@ -154,15 +235,29 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
             .as_str()
             .unwrap_or_else(|| panic!("{name} names no binary"))
             .to_owned();
+        if let Some(folder) = crates.get(&binary) {
+            assert_eq!(
+                function["Properties"]["CodeUri"].as_str(),
+                Some(format!("functions/{folder}").as_str()),
+                "{name}"
+            );
+        }
         let events = function["Properties"]["Events"]
             .as_mapping()
             .expect("Events");
         for (_, event) in events {
             if event["Type"] == "HttpApi" {
+                assert_eq!(
+                    event["Properties"]["ApiId"],
+                    tagged("Ref", "Api"),
+                    "{name}: an HttpApi event on another API"
+                );
                 let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
                 let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
                 assert!(
-                    http_routes.insert((method.clone(), path.clone(), binary.clone())),
+                    http_routes
+                        .insert((method.clone(), path.clone()), binary.clone())
+                        .is_none(),
                     "{method} {path} routed twice"
                 );
             }
@@ -174,37 +269,121 @@ fn every_function_crate_has_a_function_and_route_and_every_route_a_crate() {
     }
     assert_eq!(
         in_template,
-        function_binaries(),
+        crates.keys().cloned().collect::<BTreeSet<_>>(),
         "functions/* and template.yaml disagree"
     );
 
-    // Every endpoint is routed, with POST, to the function built for it, whose main serves
-    // that route; and the template routes nothing else but /health.
+    // Every route is routed, with each of its methods, to the function its spec names; and
+    // the template routes nothing else but /health.
+    let mut declared: BTreeMap<(String, String), Route> = BTreeMap::new();
     for route in Route::ALL {
-        let binary = route.path().trim_start_matches('/').replace('/', "-");
-        assert!(
-            http_routes.contains(&("POST".to_owned(), route.path().to_owned(), binary.clone())),
-            "POST {} is not routed to {binary}",
-            route.path()
-        );
-        let main =
-            std::fs::read_to_string(root().join("functions").join(&binary).join("src/main.rs"))
-                .unwrap();
-        // `http::endpoint::X` is the endpoint whose ROUTE is `Route::X` (one macro makes both).
-        assert!(
-            main.contains(&format!(
-                "run_http::<atrack_shared::http::endpoint::{route:?}>"
-            )),
-            "{binary} does not serve {route:?}"
-        );
+        let spec = route.spec();
+        assert!(!spec.methods.is_empty(), "{route:?} declares no method");
+        for method in spec.methods {
+            let key = (method_name(*method).to_owned(), spec.path.to_owned());
+            assert_eq!(
+                http_routes.get(&key).map(String::as_str),
+                Some(spec.function),
+                "{} {} is not routed to {}",
+                key.0,
+                key.1,
+                spec.function
+            );
+            assert!(
+                declared.insert(key, route).is_none(),
+                "two routes declare {} {}",
+                method_name(*method),
+                spec.path
+            );
+        }
     }
-    let routed: BTreeSet<&str> = http_routes.iter().map(|(_, p, _)| p.as_str()).collect();
-    let expected: BTreeSet<&str> = Route::ALL
-        .iter()
-        .map(|r| r.path())
-        .chain(["/health"])
+    let others: Vec<&(String, String)> = http_routes
+        .keys()
+        .filter(|k| !declared.contains_key(*k))
         .collect();
-    assert_eq!(routed, expected);
+    assert_eq!(others, [&("GET".to_owned(), "/health".to_owned())]);
+
+    // Each routed function's main serves its routes: its one endpoint through `run_http`,
+    // or, for a family, a router of [`FAMILY_ROUTERS`] (which
+    // `family_functions_serve_exactly_their_routes` sends every route to).
+    let mut routes_of: BTreeMap<&str, Vec<Route>> = BTreeMap::new();
+    for route in Route::ALL {
+        routes_of
+            .entry(route.spec().function)
+            .or_default()
+            .push(route);
+    }
+    for (function, routes) in &routes_of {
+        let folder = crates
+            .get(*function)
+            .unwrap_or_else(|| panic!("no functions/* crate builds {function}"));
+        match serves(&main_rs(folder)) {
+            Some(Serves::Endpoint(endpoint)) => {
+                let names: Vec<String> = routes.iter().map(|r| format!("{r:?}")).collect();
+                assert_eq!(names, [endpoint], "{function} serves one endpoint");
+            }
+            Some(Serves::Family(_)) => {}
+            None => panic!("{function}'s main.rs runs neither an endpoint nor a family router"),
+        }
+    }
+}
+
+/// The status a router answers a bare request (no key, no body) with.
+async fn probe(router: &axum::Router, method: Method, path: &str) -> u16 {
+    let request = axum::http::Request::builder()
+        .method(method_name(method))
+        .uri(path)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router never fails")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn family_functions_serve_exactly_their_routes() {
+    let table = atrack_tests::open_table(Engine::Embedded).await;
+    let app: SharedApp = Arc::new(App::new(
+        Config::default(),
+        table.table.clone(),
+        None,
+        Enricher::new(Geo::disabled()),
+        Arc::new(SystemClock),
+    ));
+    let crates = function_binaries();
+    let mut checked = 0;
+    for binary in functions_by_binary(&template()).keys() {
+        let Some(Serves::Family(at)) = serves(&main_rs(&crates[binary])) else {
+            continue;
+        };
+        let router = (FAMILY_ROUTERS[at].1)(app.clone());
+        for route in Route::ALL {
+            let spec = route.spec();
+            for method in [Method::Get, Method::Post] {
+                let status = probe(&router, method, spec.path).await;
+                let what = format!("{binary}: {} {}", method_name(method), spec.path);
+                if spec.function != binary {
+                    // Another function's route: unknown here.
+                    assert_eq!(status, 404, "{what}");
+                } else if spec.methods.contains(&method) {
+                    // Served: a key is asked for (or, for a health check, none).
+                    assert!([200, 401].contains(&status), "{what} answered {status}");
+                } else {
+                    assert_eq!(status, 405, "{what}");
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        FAMILY_ROUTERS.len(),
+        "a family router no function runs"
+    );
 }
 
 #[test]
@@ -496,5 +675,175 @@ fn reading_functions_cannot_write_the_table_and_cursors_are_signed_by_a_stack_se
     assert!(
         reference.contains(&format!("{{{{resolve:secretsmanager:${{{secret_name}}}")),
         "{reference}"
+    );
+}
+
+/// The logical name of the role a function runs under (`Role: !GetAtt X.Arn`).
+fn role_name(function: &Value) -> String {
+    get_att_arn(&function["Properties"]["Role"]).expect("Role: !GetAtt <role>.Arn")
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    &t["Resources"][name]
+}
+
+#[test]
+fn every_function_logs_only_to_its_own_log_group() {
+    let t = template();
+    for (binary, function) in functions_by_binary(&t) {
+        let role = resource(&t, &role_name(&function));
+        let logs: Vec<Value> = statements(role)
+            .into_iter()
+            .filter(|s| {
+                strings_or_one(&s["Action"])
+                    .iter()
+                    .any(|a| a.starts_with("logs:"))
+            })
+            .collect();
+        assert_eq!(logs.len(), 1, "{binary}");
+        assert_eq!(
+            strings_or_one(&logs[0]["Action"]),
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "{binary}"
+        );
+        let group = get_att_arn(&logs[0]["Resource"]).expect("a log group's Arn");
+        let group = resource(&t, &group);
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup", "{binary}");
+        assert_eq!(
+            group["Properties"]["LogGroupName"],
+            tagged("Sub", &format!("/aws/lambda/${{AWS::StackName}}-{binary}")),
+            "{binary}"
+        );
+        assert_eq!(
+            function["Properties"]["FunctionName"],
+            tagged("Sub", &format!("${{AWS::StackName}}-{binary}")),
+            "{binary}"
+        );
+    }
+}
+
+/// A resource as the template writes it: `!GetAtt Table.Arn`, or the value's debug form.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Tagged(tagged) => match tagged.value.as_str() {
+            Some(text) => format!("{} {text}", tagged.tag),
+            None => format!("{value:?}"),
+        },
+        other => format!("{other:?}"),
+    }
+}
+
+/// A role's actions of one service (`dynamodb:`, `sqs:`) with the resource each applies to.
+fn actions_on(role: &Value, service: &str) -> BTreeSet<(String, String)> {
+    statements(role)
+        .into_iter()
+        .flat_map(|s| {
+            let resource = describe(&s["Resource"]);
+            strings_or_one(&s["Action"])
+                .into_iter()
+                .filter(|a| a.starts_with(service))
+                .map(move |a| (a, resource.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn batch_and_analytics_roles_allow_exactly_the_calls_their_code_makes() {
+    let t = template();
+    let functions = functions_by_binary(&t);
+    let table = describe(&tagged("GetAtt", "Table.Arn"));
+    let on_table = |actions: &[&str]| -> BTreeSet<(String, String)> {
+        actions
+            .iter()
+            .map(|a| (format!("dynamodb:{a}"), table.clone()))
+            .collect()
+    };
+    // /batch (store/repo/events.rs `record_events`, and `record_event` for an event with an
+    // event_id but no timestamp): the key, settings and sessions read, the id sequence and
+    // sessions updated, markers and expired sessions put, keyed events looked for in bulk,
+    // events written in bulk. No Query, no Delete, no transaction, no queue.
+    let batch = resource(&t, &role_name(&functions["batch"]));
+    assert_eq!(
+        actions_on(batch, "dynamodb:"),
+        on_table(&[
+            "BatchGetItem",
+            "BatchWriteItem",
+            "GetItem",
+            "PutItem",
+            "UpdateItem"
+        ])
+    );
+    assert!(actions_on(batch, "sqs:").is_empty());
+    // The analytics API writes its events as /batch does, never with an event_id (so no
+    // BatchGetItem), and its stats are GetItems of count items and STREAM/STATUS, plus the
+    // enrichment queue's length.
+    let analytics = resource(&t, &role_name(&functions["analytics"]));
+    assert_eq!(
+        actions_on(analytics, "dynamodb:"),
+        on_table(&["BatchWriteItem", "GetItem", "PutItem", "UpdateItem"])
+    );
+    assert_eq!(
+        actions_on(analytics, "sqs:"),
+        BTreeSet::from([(
+            "sqs:GetQueueAttributes".to_owned(),
+            describe(&tagged("GetAtt", "EnrichQueue.Arn"))
+        )])
+    );
+    for role in [batch, analytics] {
+        for statement in statements(role) {
+            for action in strings_or_one(&statement["Action"]) {
+                assert!(
+                    ["logs:", "dynamodb:", "sqs:"]
+                        .iter()
+                        .any(|s| action.starts_with(s)),
+                    "{action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_and_analytics_get_only_the_environment_they_read() {
+    let t = template();
+    let functions = functions_by_binary(&t);
+    let variables = |binary: &str| -> BTreeMap<String, Value> {
+        functions[binary]["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // TABLE_NAME and the log settings come from Globals; /batch needs nothing more.
+    assert_eq!(variables("batch"), BTreeMap::new());
+    // The stats report the enrichment queue's length and the count function's stream
+    // source settings, passed from the same parameters as the source itself.
+    let (_, count) = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == "count")
+        .expect("the count function");
+    let stream = count["Properties"]["Events"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|e| e["Type"] == "DynamoDB")
+        .expect("count's stream")["Properties"]
+        .clone();
+    assert_eq!(
+        variables("analytics"),
+        BTreeMap::from([
+            ("QUEUE_URL".to_owned(), tagged("Ref", "EnrichQueue")),
+            (
+                "ATRACK_STREAM_BATCH_SIZE".to_owned(),
+                stream["BatchSize"].clone()
+            ),
+            (
+                "ATRACK_STREAM_BATCHING_WINDOW_SECS".to_owned(),
+                stream["MaximumBatchingWindowInSeconds"].clone()
+            ),
+        ])
     );
 }
