@@ -70,6 +70,8 @@ pub fn fastapi_error_response(err: &Error, request_id: &str) -> Response<Body> {
             "type": "missing", "loc": ["body"], "msg": "Field required", "input": null,
         }]}),
 
+        // A body that is not even text, in FastAPI's words.
+        Error::MalformedBody(why) => json!({"detail": why}),
         other if status.is_server_error() => {
             json!({"detail": other.to_string(), "request_id": request_id})
         }

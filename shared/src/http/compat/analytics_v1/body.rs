@@ -23,13 +23,11 @@ pub fn parse(bytes: &[u8]) -> Result<Option<Value>, Error> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match serde_json::from_str::<Value>(text) {
         Ok(value) => Ok(Some(value)),
-        Err(_) => {
-            // serde_json refused it; ask where and why Python would have. A text Python reads
-            // (NaN, Infinity) is still refused, where its first such value starts.
-            let (position, why) = python_json_error(text).unwrap_or_else(|| {
-                let at = text.find(['N', 'I']).unwrap_or(0);
-                (text[..at].chars().count(), "Expecting value")
-            });
+        Err(e) => {
+            // serde_json refused it: say where and why Python would have, or, for what Python
+            // reads and we do not, where and why we refuse it.
+            let (position, why) = python_json_error(text)
+                .unwrap_or_else(|| (char_position(text, &e), "Invalid JSON"));
             Err(Error::VendorValidation(vec![json!({
                 "type": "json_invalid",
                 "loc": ["body", position],
@@ -54,13 +52,35 @@ pub fn into_model(body: Option<Value>) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// The character position of a serde_json error (which counts lines and bytes).
+fn char_position(text: &str, e: &serde_json::Error) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let byte = (line_start + e.column().saturating_sub(1)).min(text.len());
+    let mut at = byte;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text[..at].chars().count()
+}
+
+/// How deep arrays and objects may nest: serde_json's limit (127 levels), which keeps a hostile body from
+/// exhausting the stack.
+const MAX_DEPTH: usize = 127;
+
 /// Where Python's `json.loads` stops on `text` and what it says (its position counts
-/// characters), or `None` if Python reads it.
+/// characters), or `None` if Python reads it. Four things Python reads are refused, each where
+/// it starts and in words of ours: NaN and the infinities (not JSON), numbers too large for a
+/// double (Python makes them infinite), unpaired UTF-16 surrogates (not text), and nesting
+/// deeper than [`MAX_DEPTH`].
 fn python_json_error(text: &str) -> Option<(usize, &'static str)> {
     let chars: Vec<char> = text.chars().collect();
     let scanner = Scanner { s: &chars };
     let start = scanner.ws(0);
-    let end = match scanner.value(start) {
+    let end = match scanner.value(start, 0) {
         Ok(end) => end,
         Err(e) => return Some(e),
     };
@@ -94,20 +114,38 @@ impl Scanner<'_> {
             .all(|(k, c)| self.at(i + k) == Some(c))
     }
 
-    fn value(&self, i: usize) -> Scan {
+    fn value(&self, i: usize, depth: usize) -> Scan {
+        const NOT_JSON: &str = "Out of range float values are not JSON compliant";
         match self.at(i) {
+            Some('{' | '[') if depth == MAX_DEPTH => Err((i, "Nesting too deep")),
             Some('"') => self.string(i + 1),
-            Some('{') => self.object(i + 1),
-            Some('[') => self.array(i + 1),
+            Some('{') => self.object(i + 1, depth + 1),
+            Some('[') => self.array(i + 1, depth + 1),
             _ => {
-                for word in ["null", "true", "false", "NaN", "Infinity", "-Infinity"] {
+                for word in ["null", "true", "false"] {
                     if self.literal(i, word) {
-                        return Ok(i + word.chars().count());
+                        return Ok(i + word.len());
                     }
                 }
-                self.number(i).ok_or((i, "Expecting value"))
+                if ["NaN", "Infinity", "-Infinity"]
+                    .iter()
+                    .any(|word| self.literal(i, word))
+                {
+                    return Err((i, NOT_JSON));
+                }
+                let end = self.number(i).ok_or((i, "Expecting value"))?;
+                let literal: String = self.s[i..end].iter().collect();
+                if literal.parse::<f64>().is_ok_and(f64::is_infinite) {
+                    return Err((i, NOT_JSON));
+                }
+                Ok(end)
             }
         }
+    }
+
+    /// The four hex digits at `i`, as a number.
+    fn hex4(&self, i: usize) -> Option<u32> {
+        (i..i + 4).try_fold(0, |n, k| Some(n * 16 + self.at(k)?.to_digit(16)?))
     }
 
     /// `-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?`, as Python's number pattern.
@@ -155,12 +193,21 @@ impl Scanner<'_> {
                     None => return Err((begin - 1, "Unterminated string starting at")),
                     Some('"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't') => i += 2,
                     Some('u') => {
-                        let hex = (i + 2..i + 6)
-                            .all(|k| self.at(k).is_some_and(|c| c.is_ascii_hexdigit()));
-                        if !hex {
+                        let Some(unit) = self.hex4(i + 2) else {
                             return Err((i + 1, "Invalid \\uXXXX escape"));
+                        };
+                        // A high surrogate must be followed by an escaped low one.
+                        let escaped = self.at(i + 6) == Some('\\') && self.at(i + 7) == Some('u');
+                        let low = escaped.then(|| self.hex4(i + 8)).flatten();
+                        match unit {
+                            0xD800..=0xDBFF
+                                if low.is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) =>
+                            {
+                                i += 12;
+                            }
+                            0xD800..=0xDFFF => return Err((i, "Unpaired surrogate")),
+                            _ => i += 6,
                         }
-                        i += 6;
                     }
                     Some(_) => return Err((i, "Invalid \\escape")),
                 },
@@ -170,7 +217,7 @@ impl Scanner<'_> {
     }
 
     /// An object's members from `i` (just after `{`).
-    fn object(&self, i: usize) -> Scan {
+    fn object(&self, i: usize, depth: usize) -> Scan {
         let mut i = self.ws(i);
         if self.at(i) == Some('}') {
             return Ok(i + 1);
@@ -183,7 +230,7 @@ impl Scanner<'_> {
             if self.at(i) != Some(':') {
                 return Err((i, "Expecting ':' delimiter"));
             }
-            i = self.ws(self.value(self.ws(i + 1))?);
+            i = self.ws(self.value(self.ws(i + 1), depth)?);
             match self.at(i) {
                 Some('}') => return Ok(i + 1),
                 Some(',') => i = self.ws(i + 1),
@@ -193,13 +240,13 @@ impl Scanner<'_> {
     }
 
     /// An array's items from `i` (just after `[`).
-    fn array(&self, i: usize) -> Scan {
+    fn array(&self, i: usize, depth: usize) -> Scan {
         let mut i = self.ws(i);
         if self.at(i) == Some(']') {
             return Ok(i + 1);
         }
         loop {
-            i = self.ws(self.value(i)?);
+            i = self.ws(self.value(i, depth)?);
             match self.at(i) {
                 Some(']') => return Ok(i + 1),
                 Some(',') => i = self.ws(i + 1),
@@ -239,8 +286,24 @@ mod tests {
             assert_eq!(python_json_error(text), Some((at, why)), "{text}");
         }
         assert_eq!(
-            python_json_error(r#"{"a": [1, -2.5e3, "\u00e9", null]}"#),
+            python_json_error(r#"{"a": [1, -2.5e3, "\u00e9", "\ud83d\ude00", null]}"#),
             None
         );
+        // What Python reads and we refuse, where it starts.
+        let not_json = "Out of range float values are not JSON compliant";
+        for (text, at, why) in [
+            (r#"{"v":-Infinity}"#, 5, not_json),
+            (r#"{"n":"Nina","t":NaN}"#, 16, not_json),
+            (r#"{"v":1e400}"#, 5, not_json),
+            (r#"{"v":"\ud800"}"#, 6, "Unpaired surrogate"),
+            (r#"{"v":"\udc00\ud800"}"#, 6, "Unpaired surrogate"),
+        ] {
+            assert_eq!(python_json_error(text), Some((at, why)), "{text}");
+        }
+        let deep = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert_eq!(python_json_error(&deep), Some((127, "Nesting too deep")));
+        let fine = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        assert_eq!(python_json_error(&fine), None);
+        assert!(serde_json::from_str::<serde_json::Value>(&fine).is_ok());
     }
 }

@@ -56,7 +56,10 @@ pub fn batch(
             None
         }
     };
-    let client_id = optional_string(body, "client_id", &loc, &mut errors);
+    // pydantic reports `client_id` after the events, in the model's field order; its value is
+    // needed first, to place the events without a session_id.
+    let mut client_errors = Vec::new();
+    let client_id = optional_string(body, "client_id", &loc, &mut client_errors);
     let mut decoded = Vec::new();
     for (at, item) in events.into_iter().flatten().enumerate() {
         let here = loc.field("events").index(at);
@@ -69,6 +72,7 @@ pub fn batch(
             other => errors.push(here.model_type(other)),
         }
     }
+    errors.extend(client_errors);
     if errors.is_empty() {
         Ok(decoded)
     } else {
@@ -228,7 +232,7 @@ fn one_of<T>(
     parsed
 }
 
-/// `timestamp: datetime | None`: an ISO 8601 date-time (or date) as pydantic reads one, or a
+/// `timestamp: datetime | None`, as pydantic reads one: an ISO 8601 date-time or date, or a
 /// number of seconds since the epoch (milliseconds when too large to be seconds), also as
 /// text; then our window (not before 2000, not more than a day ahead). A time without a zone
 /// is UTC.
@@ -240,32 +244,32 @@ fn timestamp(
 ) -> Option<Timestamp> {
     let value = fields.get("timestamp").filter(|v| !v.is_null())?;
     let here = loc.field("timestamp");
-    let seconds = match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-        _ => None,
-    };
-    let parsed = match (value, seconds) {
-        (_, Some(f)) => {
-            // pydantic's rule: beyond 2e10 a number is milliseconds, else seconds.
-            let micros = if f.abs() > 2e10 { f * 1e3 } else { f * 1e6 };
-            if micros.abs() > 253_402_300_800e6 {
-                errors.push(here.datetime_parsing(
-                    value,
-                    "dates after 9999 are not supported as unix timestamps",
-                ));
+    let parsed = match value {
+        Value::Number(n) => match n.as_f64().map(unix_time) {
+            Some(Ok(t)) => t,
+            Some(Err(why)) => {
+                errors.push(here.datetime_parsing(value, why));
                 return None;
             }
-            Timestamp::from_micros(micros as i64)
-        }
-        (Value::String(text), None) => match lenient_datetime(text) {
-            Some(t) => t,
             None => {
-                errors.push(here.datetime_from_date_parsing(value, datetime_problem(text)));
+                errors.push(here.datetime_type(value));
                 return None;
             }
         },
-        (other, None) => {
+        Value::String(text) => {
+            let read = match numeric(text) {
+                Some(f) => unix_time(f),
+                None => iso_datetime(text),
+            };
+            match read {
+                Ok(t) => t,
+                Err(why) => {
+                    errors.push(here.datetime_from_date_parsing(value, why));
+                    return None;
+                }
+            }
+        }
+        other => {
             errors.push(here.datetime_type(other));
             return None;
         }
@@ -279,47 +283,122 @@ fn timestamp(
     }
 }
 
-/// An ISO 8601 date-time as pydantic accepts one: `T`, `t` or a space between date and time,
-/// `Z`/`z` or an offset or no zone (UTC), or a date alone (its midnight, UTC).
-fn lenient_datetime(text: &str) -> Option<Timestamp> {
-    if let Some(t) = Timestamp::parse_rfc3339(text) {
-        return Some(t);
-    }
-    let mut normal: String = text.to_owned();
-    if normal.len() == 10 {
-        normal.push_str("T00:00:00");
-    }
-    if let Some(sep) = normal.get(10..11)
-        && matches!(sep, " " | "t")
-    {
-        normal.replace_range(10..11, "T");
-    }
-    if normal.ends_with('z') {
-        normal.pop();
-        normal.push('Z');
-    }
-    let zoned = normal.ends_with('Z')
-        || normal
-            .get(19..)
-            .is_some_and(|rest| rest.contains(['+', '-']));
-    if !zoned {
-        normal.push('Z');
-    }
-    Timestamp::parse_rfc3339(&normal)
+/// A string that is a plain decimal number (`1700000000`, `-1.5`): pydantic reads it as a
+/// Unix time. No sign but `-`, no exponent, no surrounding space.
+fn numeric(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    (plain(whole) && plain(fraction))
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
-/// Why a string is not a date-time, in pydantic's words for the common cases.
-fn datetime_problem(text: &str) -> &'static str {
-    let bytes = text.as_bytes();
-    if bytes.len() < 10 {
-        "input is too short"
-    } else if !bytes[..4].iter().all(u8::is_ascii_digit) {
-        "invalid character in year"
-    } else if bytes[5..7].iter().all(u8::is_ascii_digit)
-        && !(b"01".as_slice()..=b"12".as_slice()).contains(&&bytes[5..7])
-    {
-        "month value is outside expected range of 1-12"
+/// A Unix time in seconds, or milliseconds past 2e10, within the years 0000–9999.
+fn unix_time(value: f64) -> Result<Timestamp, &'static str> {
+    let millis = if value.abs() > 2e10 {
+        value
     } else {
-        "unexpected extra characters at the end of the input"
+        value * 1e3
+    };
+    if millis > 253_402_300_799_999.0 {
+        Err("dates after 9999 are not supported as unix timestamps")
+    } else if millis < -62_167_219_200_000.0 {
+        Err("dates before 0000 are not supported as unix timestamps")
+    } else {
+        Ok(Timestamp::from_micros((millis * 1e3) as i64))
     }
+}
+
+/// An ISO 8601 date-time as pydantic accepts one: `YYYY-MM-DD`, then `T`, `t`, `_` or a space,
+/// `HH:MM[:SS[.fraction]]` (a comma may start the fraction), then `Z`, `z`, `±HH:MM`, `±HHMM`
+/// or no zone (UTC); or the date alone (its midnight, UTC). Errors in pydantic's words.
+fn iso_datetime(text: &str) -> Result<Timestamp, &'static str> {
+    const EXTRA: &str = "unexpected extra characters at the end of the input";
+    let b = text.as_bytes();
+    if b.len() < 10 {
+        return Err("input is too short");
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(range)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    let Some(year) = number(0..4) else {
+        return Err("invalid character in year");
+    };
+    if b[4] != b'-' || b[7] != b'-' {
+        return Err("invalid date separator, expected `-`");
+    }
+    let month = number(5..7).ok_or("invalid character in month")?;
+    if !(1..=12).contains(&month) {
+        return Err("month value is outside expected range of 1-12");
+    }
+    let day = number(8..10).ok_or("invalid character in day")?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if day == 0 || day > days {
+        return Err("day value is outside expected range");
+    }
+    let date = &text[..10];
+    if b.len() == 10 {
+        return Timestamp::parse_rfc3339(&format!("{date}T00:00:00Z")).ok_or(EXTRA);
+    }
+    if !matches!(b[10], b'T' | b't' | b'_' | b' ') {
+        return Err(EXTRA);
+    }
+    // The time: HH:MM, then optional :SS and a fraction.
+    let (Some(hour), Some(minute)) = (number(11..13), number(14..16)) else {
+        return Err(EXTRA);
+    };
+    if b.get(13) != Some(&b':') || hour > 23 || minute > 59 {
+        return Err(EXTRA);
+    }
+    let mut i = 16;
+    let mut second = 0;
+    let mut fraction = String::new();
+    if b.get(i) == Some(&b':') {
+        second = number(i + 1..i + 3).filter(|s| *s <= 59).ok_or(EXTRA)?;
+        i += 3;
+        if matches!(b.get(i), Some(b'.' | b',')) {
+            let start = i + 1;
+            let mut end = start;
+            while b.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+            if end == start {
+                return Err(EXTRA);
+            }
+            fraction = format!(".{}", &text[start..end]);
+            i = end;
+        }
+    }
+    let zone = match &b[i..] {
+        [] | [b'Z'] | [b'z'] => "Z".to_owned(),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let digits = [*h1, *h2, *m1, *m2];
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return Err(EXTRA);
+            }
+            let (h, m) = (
+                u32::from(h1 - b'0') * 10 + u32::from(h2 - b'0'),
+                u32::from(m1 - b'0') * 10 + u32::from(m2 - b'0'),
+            );
+            if h > 23 || m > 59 {
+                return Err(EXTRA);
+            }
+            format!("{}{h:02}:{m:02}", *sign as char)
+        }
+        _ => return Err(EXTRA),
+    };
+    Timestamp::parse_rfc3339(&format!(
+        "{date}T{hour:02}:{minute:02}:{second:02}{fraction}{zone}"
+    ))
+    .ok_or(EXTRA)
 }
