@@ -200,7 +200,7 @@ pub trait Endpoint: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Reply, Error>> + Send + 'a;
 }
 
-/// The five endpoints as types, for [`Endpoint`].
+/// The endpoints as types, for [`Endpoint`] (the analytics API's from its compat module).
 pub mod endpoint {
     use super::*;
 

@@ -50,8 +50,9 @@ impl Default for Config {
             cursor_secret: None,
             key_cache_ttl: Duration::from_secs(60),
             limits: Limits::default(),
+            // template.yaml's defaults for the count function's event source.
             stream_batch_size: 1000,
-            stream_batching_window_secs: 5,
+            stream_batching_window_secs: 2,
         }
     }
 }

@@ -57,12 +57,8 @@ impl App {
         clock: SharedClock,
     ) -> Self {
         let mut store = Repo::new(table, clock);
-        match &config.cursor_secret {
-            Some(secret) => store = store.with_cursor_secret(secret.as_bytes()),
-            None => tracing::warn!(
-                "ATRACK_CURSOR_SECRET is not set: event/show cursors are signed with a secret \
-                 of this process and fail in any other"
-            ),
+        if let Some(secret) = &config.cursor_secret {
+            store = store.with_cursor_secret(secret.as_bytes());
         }
         App {
             keys: KeyCache::new(config.key_cache_ttl),

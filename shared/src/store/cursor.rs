@@ -40,19 +40,28 @@ pub enum CursorError {
 #[derive(Clone)]
 pub struct CursorCodec {
     secret: Vec<u8>,
+    /// The secret is this process's own (see [`CursorCodec::random`]).
+    ephemeral: bool,
 }
 
 impl CursorCodec {
     pub fn new(secret: Vec<u8>) -> Self {
-        CursorCodec { secret }
+        CursorCodec {
+            secret,
+            ephemeral: false,
+        }
     }
 
     /// A codec with a fresh random secret: cursors it signs are good in this process only.
+    /// It says so once, when it first signs one (only event/show's functions ever do).
     pub fn random() -> Self {
         use rand::RngCore;
         let mut secret = vec![0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        CursorCodec { secret }
+        CursorCodec {
+            secret,
+            ephemeral: true,
+        }
     }
 
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
@@ -63,6 +72,15 @@ impl CursorCodec {
     }
 
     pub fn encode(&self, state: &CursorState) -> String {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        if self.ephemeral {
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "ATRACK_CURSOR_SECRET is not set: event/show cursors are signed with a \
+                     secret of this process and fail in any other"
+                );
+            });
+        }
         let payload = serde_json::to_vec(state).unwrap_or_default();
         let tag = self.mac(&payload).finalize().into_bytes();
         format!(

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod pydantic;
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
@@ -52,12 +53,12 @@ pub fn with_health(router: Router<SharedApp>) -> Router<SharedApp> {
     router.route(Route::AnalyticsHealth.path(), get(health))
 }
 
-async fn health() -> axum::Json<Value> {
+async fn health(State(app): State<SharedApp>) -> axum::Json<Value> {
     axum::Json(json!({
         "status": "healthy",
         "service": "analytics",
         "version": env!("CARGO_PKG_VERSION"),
-        "timestamp": crate::domain::time::Clock::now(&crate::domain::time::SystemClock).to_string(),
+        "timestamp": app.now().to_string(),
     }))
 }
 
