@@ -172,6 +172,9 @@ impl<T: Table> Repo<T> {
         event: EventRequest,
         settings: &ProjectSettings,
     ) -> StoreResult<EventOutcome> {
+        if !event_fits(&event) {
+            return Err(StoreError::ItemTooLarge);
+        }
         let now = self.now();
         let uuid = event.uuid.to_string();
         let pk = keys::session_pk(project.as_str(), &uuid);
@@ -273,7 +276,21 @@ impl<T: Table> Repo<T> {
         settings: &ProjectSettings,
     ) -> StoreResult<Vec<Result<EventOutcome, StoreError>>> {
         let now = self.now();
-        let mut uuids: Vec<SessionUuid> = events.iter().map(|e| e.uuid).collect();
+        let mut outcomes: Vec<Option<Result<EventOutcome, StoreError>>> =
+            (0..events.len()).map(|_| None).collect();
+        // Too large to store: refused before any session is read or made.
+        let events: Vec<(usize, EventRequest)> = events
+            .into_iter()
+            .enumerate()
+            .filter(|(at, event)| {
+                let fits = event_fits(event);
+                if !fits {
+                    outcomes[*at] = Some(Err(StoreError::ItemTooLarge));
+                }
+                fits
+            })
+            .collect();
+        let mut uuids: Vec<SessionUuid> = events.iter().map(|(_, e)| e.uuid).collect();
         uuids.sort_unstable_by_key(|u| u.to_string());
         uuids.dedup();
         let sessions = futures::future::try_join_all(
@@ -285,8 +302,6 @@ impl<T: Table> Repo<T> {
         let session_of =
             |uuid: &SessionUuid| uuids.iter().position(|u| u == uuid).map(|i| &sessions[i]);
 
-        let mut outcomes: Vec<Option<Result<EventOutcome, StoreError>>> =
-            (0..events.len()).map(|_| None).collect();
         let mut writes = Vec::new();
         // (position in the batch, event id) of each write.
         let mut written = Vec::new();
@@ -294,7 +309,7 @@ impl<T: Table> Repo<T> {
         // A client-keyed event sent twice in one batch is written once: the second is its
         // retry (and DynamoDB refuses a batch that names one key twice).
         let mut keyed = std::collections::BTreeSet::new();
-        for (at, event) in events.into_iter().enumerate() {
+        for (at, event) in events {
             if event.event_id.is_some() && !event.stamped_by_client {
                 one_by_one.push((at, event));
                 continue;
@@ -328,10 +343,6 @@ impl<T: Table> Repo<T> {
                 now,
                 settings,
             });
-            if item_size(&item) > MAX_ITEM_BYTES {
-                outcomes[at] = Some(Err(StoreError::ItemTooLarge));
-                continue;
-            }
             writes.push(if client_keyed {
                 Write::PutNew(item)
             } else {
@@ -497,6 +508,35 @@ impl<T: Table> Repo<T> {
             next_cursor,
         })
     }
+}
+
+/// What an event item holds besides the request's own variable fields: keys, counters, ids,
+/// times and category (about 1 KB), and the address and user agent it may copy from its
+/// session (at most 64 bytes and `max_string_bytes`, 8 KB by default), generously rounded.
+const EVENT_ITEM_ALLOWANCE: usize = 12 * 1024;
+
+/// Whether an event fits in one stored item, decided from the request alone: checked before
+/// anything is written, so an event refused for its size leaves nothing behind (not even a
+/// session). An event may carry up to about 388 KB of attributes.
+pub fn event_fits(event: &EventRequest) -> bool {
+    let mut variable = Item::from([
+        (
+            "attributes".to_owned(),
+            Attr::M(json_map(&event.attributes)),
+        ),
+        ("name".to_owned(), Attr::s(event.name.as_str())),
+    ]);
+    for (name, value) in [
+        ("label", event.label.as_ref().map(|l| l.as_str())),
+        ("page_url", event.page_url.as_deref()),
+        ("referrer", event.referrer.as_deref()),
+        ("user_agent", event.user_agent.as_deref()),
+    ] {
+        if let Some(value) = value {
+            variable.insert(name.to_owned(), Attr::s(value));
+        }
+    }
+    item_size(&variable) + EVENT_ITEM_ALLOWANCE <= MAX_ITEM_BYTES
 }
 
 /// The UTC day (`2026-12-01`) and hour (`2026-12-01T22`) of a time: the stats' buckets.

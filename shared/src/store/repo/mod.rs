@@ -10,7 +10,7 @@ mod sessions;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use events::{EventOutcome, EventPage, EventStats, ListError};
+pub use events::{EventOutcome, EventPage, EventStats, ListError, event_fits};
 pub use projects::expiry_op;
 pub use sessions::{InitWrite, SESSION_EVENTS_LIMIT, SessionWithEvents, session_attr};
 

@@ -22,6 +22,8 @@ use crate::http::router::{
     finish, with_endpoint,
 };
 use crate::service::{App, BatchItem, SharedApp};
+use crate::store::repo::event_fits;
+use pydantic::{Loc, PydanticError};
 
 /// A route of the family: Bearer keys, FastAPI's errors, the `analytics` function.
 pub const fn spec(path: &'static str, method: Method, scope: Scope) -> RouteSpec {
@@ -70,6 +72,15 @@ fn decoder<'a>(app: &'a App, ctx: &'a RequestCtx) -> decode::Decode<'a> {
     }
 }
 
+/// An event whose properties make it too large to store, as a validator of `properties`
+/// would say it.
+fn too_large(event: &Loc, fields: &Map<String, Value>) -> PydanticError {
+    event.field("properties").value_error(
+        fields.get("properties").unwrap_or(&Value::Null),
+        "the event would be larger than the 400 KB a stored item may hold",
+    )
+}
+
 fn invalid(errors: Vec<pydantic::PydanticError>) -> Error {
     Error::VendorValidation(
         errors
@@ -91,6 +102,9 @@ impl Endpoint for AnalyticsTrack {
         body: &Map<String, Value>,
     ) -> Result<Reply, Error> {
         let event = decode::single(body, &decoder(app, ctx)).map_err(invalid)?;
+        if !event_fits(&event) {
+            return Err(invalid(vec![too_large(&Loc::body(), body)]));
+        }
         let outcome = app
             .record_batch(&ctx.project, &ctx.settings, vec![Ok(event)])
             .await?;
@@ -120,6 +134,23 @@ impl Endpoint for AnalyticsBatch {
         body: &Map<String, Value>,
     ) -> Result<Reply, Error> {
         let events = decode::batch(body, &decoder(app, ctx)).map_err(invalid)?;
+        // Validated whole: an event too large to store fails the batch, as any invalid field.
+        let items = body.get("events").and_then(Value::as_array);
+        let too_large: Vec<_> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, event)| !event_fits(event))
+            .map(|(at, _)| {
+                let item = items.and_then(|i| i.get(at)).and_then(Value::as_object);
+                too_large(
+                    &Loc::body().field("events").index(at),
+                    item.unwrap_or(&Map::new()),
+                )
+            })
+            .collect();
+        if !too_large.is_empty() {
+            return Err(invalid(too_large));
+        }
         let outcome = app
             .record_batch(
                 &ctx.project,
