@@ -283,15 +283,41 @@ fn timestamp(
     }
 }
 
-/// A string that is a plain decimal number (`1700000000`, `-1.5`): pydantic reads it as a
-/// Unix time. No sign but `-`, no exponent, no surrounding space.
+/// A string that is a number as pydantic reads one for a date-time (a Unix time): an optional
+/// sign, digits with an optional fraction (either part may be empty, not both), and an
+/// exponent only after a fraction's point (`1.75e9`, `+.5e10`, `1750000000.`). No
+/// surrounding space.
 fn numeric(text: &str) -> Option<f64> {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
-    let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    (plain(whole) && plain(fraction))
-        .then(|| text.parse().ok())
-        .flatten()
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = match mantissa.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (mantissa, None),
+    };
+    let mantissa_ok = digits(whole)
+        && fraction.is_none_or(digits)
+        && !(whole.is_empty() && fraction.is_none_or(str::is_empty));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        fraction.is_some() && !e.is_empty() && digits(e)
+    });
+    if !(mantissa_ok && exponent_ok) {
+        return None;
+    }
+    // Rust's reader takes every form left here but a bare trailing or leading point.
+    let mut normal = text.to_owned();
+    if normal.contains(".e") || normal.contains(".E") || normal.ends_with('.') {
+        normal = normal.replacen('.', ".0", 1);
+    }
+    normal
+        .replacen("+.", "+0.", 1)
+        .replacen("-.", "-0.", 1)
+        .parse()
+        .ok()
 }
 
 /// A Unix time in seconds, or milliseconds past 2e10, within the years 0000–9999.
@@ -401,4 +427,38 @@ fn iso_datetime(text: &str) -> Result<Timestamp, &'static str> {
         "{date}T{hour:02}:{minute:02}:{second:02}{fraction}{zone}"
     ))
     .ok_or(EXTRA)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric;
+
+    #[test]
+    fn numeric_strings_are_read_as_pydantic_reads_them() {
+        for (text, value) in [
+            ("1750000000", 1.75e9),
+            ("1.75e9", 1.75e9),
+            ("1.75E+9", 1.75e9),
+            ("+.5e10", 5e9),
+            (".5", 0.5),
+            ("1750000000.", 1.75e9),
+            ("-1.75e9", -1.75e9),
+            ("+0", 0.0),
+        ] {
+            assert_eq!(numeric(text), Some(value), "{text}");
+        }
+        for text in [
+            "1e9",
+            "1750000000e0",
+            " 1750000000",
+            ".",
+            "+",
+            "1.5.5",
+            "1.e",
+            "abc",
+            "",
+        ] {
+            assert_eq!(numeric(text), None, "{text}");
+        }
+    }
 }
