@@ -144,6 +144,24 @@ fn attr_size(attr: &Attr) -> usize {
     }
 }
 
+/// The size [`attr_size`] gives the attribute [`Attr::from_json`] makes of `value`, without
+/// making it: what an event's size check reads from the request.
+pub fn json_size(value: &serde_json::Value) -> usize {
+    use serde_json::Value as J;
+    match value {
+        J::String(s) => s.len(),
+        J::Number(n) => number_text(n).len().div_ceil(2) + 1,
+        J::Bool(_) | J::Null => 1,
+        J::Array(items) => 3 + items.iter().map(|v| 1 + json_size(v)).sum::<usize>(),
+        J::Object(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + json_size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
 /// Reads a string attribute, if present and a string.
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(Attr::as_s)
@@ -183,6 +201,13 @@ impl From<bool> for Attr {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_size_is_the_size_of_the_attribute_it_makes() {
+        let value = json!({"s": "héllo", "n": 129.99, "big": 123456789012345678u64, "b": true,
+            "z": null, "l": [1, "two", [3], {}], "m": {"k": {"deep": -1e-130}}});
+        assert_eq!(json_size(&value), attr_size(&Attr::from_json(&value)));
+    }
 
     #[test]
     fn json_round_trips_exactly() {

@@ -10,7 +10,7 @@ use crate::domain::settings::ProjectSettings;
 use crate::domain::time::Timestamp;
 use crate::domain::values::{EventId, EventName, SessionUuid, Sort};
 use crate::store::cursor::{CursorError, CursorState};
-use crate::store::item::{Attr, Item, MAX_ITEM_BYTES, get_i64, get_s, item_size};
+use crate::store::item::{Attr, Item, MAX_ITEM_BYTES, get_i64, get_s, json_size};
 use crate::store::keys::{self, COUNTED_IN, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
 use crate::store::table::{
     Condition, Key, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
@@ -519,24 +519,24 @@ const EVENT_ITEM_ALLOWANCE: usize = 12 * 1024;
 /// anything is written, so an event refused for its size leaves nothing behind (not even a
 /// session). An event may carry up to about 388 KB of attributes.
 pub fn event_fits(event: &EventRequest) -> bool {
-    let mut variable = Item::from([
-        (
-            "attributes".to_owned(),
-            Attr::M(json_map(&event.attributes)),
-        ),
-        ("name".to_owned(), Attr::s(event.name.as_str())),
-    ]);
-    for (name, value) in [
-        ("label", event.label.as_ref().map(|l| l.as_str())),
-        ("page_url", event.page_url.as_deref()),
-        ("referrer", event.referrer.as_deref()),
-        ("user_agent", event.user_agent.as_deref()),
-    ] {
-        if let Some(value) = value {
-            variable.insert(name.to_owned(), Attr::s(value));
-        }
-    }
-    item_size(&variable) + EVENT_ITEM_ALLOWANCE <= MAX_ITEM_BYTES
+    // As `item_size` counts the item's map of attributes, without building it.
+    let attributes = 3 + event
+        .attributes
+        .iter()
+        .map(|(k, v)| 1 + k.len() + json_size(v))
+        .sum::<usize>();
+    let texts: usize = [
+        Some(event.name.as_str()),
+        event.label.as_ref().map(|l| l.as_str()),
+        event.page_url.as_deref(),
+        event.referrer.as_deref(),
+        event.user_agent.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(str::len)
+    .sum();
+    attributes + texts + EVENT_ITEM_ALLOWANCE <= MAX_ITEM_BYTES
 }
 
 /// The UTC day (`2026-12-01`) and hour (`2026-12-01T22`) of a time: the stats' buckets.
