@@ -13,7 +13,7 @@ use atrack_shared::domain::values::Sort;
 use atrack_shared::domain::values::{Attributes, EventId, EventName, Limits, SessionUuid};
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
-use atrack_shared::store::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use atrack_shared::store::keys::{COUNTED_IN, GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use atrack_shared::store::repo::{InitWrite, ListError, Repo, SESSION_EVENTS_LIMIT};
 use atrack_shared::store::table::{
     Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
@@ -47,6 +47,8 @@ on_both_engines!(
     retried_client_stamped_event_is_one_write_and_stored_once,
     one_time_and_event_id_in_many_sessions_list_in_one_total_order,
     index_counts_follow_inserts_moves_and_deletes,
+    counted_in_names_are_counted_like_index_partitions,
+    put_new_writes_only_keys_that_are_absent,
     session_with_events_returns_the_newest_hundred,
     event_listing_pages_by_number_and_by_cursor_agree,
     cursor_cannot_be_forged_or_reused_across_names,
@@ -1153,6 +1155,84 @@ async fn index_counts_follow_inserts_moves_and_deletes(engine: Engine) {
     assert_eq!(table.index_count(GSI1, "N#a").await.unwrap(), 1);
     assert_eq!(table.index_count(GSI1, "N#b").await.unwrap(), 0);
     assert_eq!(table.index_count(GSI1, "N#never").await.unwrap(), 0);
+}
+
+async fn counted_in_names_are_counted_like_index_partitions(engine: Engine) {
+    let t = open_table(engine).await;
+    let table = &t.table;
+    let counted = |sk: &str, names: &[&str]| {
+        item(
+            "P#c#U#1",
+            sk,
+            &[(
+                COUNTED_IN,
+                Attr::L(names.iter().map(|n| Attr::s(*n)).collect()),
+            )],
+        )
+    };
+    table
+        .put(counted("EV#1", &["C#x", "C#y"]), None)
+        .await
+        .unwrap();
+    table.put(counted("EV#2", &["C#x"]), None).await.unwrap();
+    // A rewrite with the same names counts nothing twice; a rewrite with others moves it.
+    table
+        .put(counted("EV#1", &["C#x", "C#y"]), None)
+        .await
+        .unwrap();
+    table.put(counted("EV#2", &["C#z"]), None).await.unwrap();
+    t.settle().await;
+    for (name, n) in [("C#x", 1), ("C#y", 1), ("C#z", 1), ("C#never", 0)] {
+        assert_eq!(table.count(name).await.unwrap(), n, "{name}");
+    }
+    // Removal, single or batched, leaves every count it was in.
+    table.delete(&key("P#c#U#1", "EV#1")).await.unwrap();
+    table
+        .batch_write(vec![Write::Delete(key("P#c#U#1", "EV#2"))])
+        .await
+        .unwrap();
+    t.settle().await;
+    for name in ["C#x", "C#y", "C#z"] {
+        assert_eq!(table.count(name).await.unwrap(), 0, "{name}");
+    }
+}
+
+async fn put_new_writes_only_keys_that_are_absent(engine: Engine) {
+    let t = open_table(engine).await;
+    let table = &t.table;
+    let one = |sk: &str, v: i64| item("P#c#U#1", sk, &[("v", Attr::n(v))]);
+    table.put(one("EV#old", 1), None).await.unwrap();
+    let applied = table
+        .batch_write(vec![
+            Write::PutNew(one("EV#old", 2)),
+            Write::PutNew(one("EV#new", 3)),
+            Write::Put(one("EV#plain", 4)),
+            Write::Delete(key("P#c#U#1", "EV#none")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(applied, [false, true, true, true]);
+    let read = |sk: &'static str| async move {
+        table
+            .read(Read::new(&key("P#c#U#1", sk)).consistent())
+            .await
+            .unwrap()
+            .and_then(|i| i.get("v").and_then(Attr::as_i64))
+    };
+    // The existing item is left as it was, the new ones are there.
+    assert_eq!(read("EV#old").await, Some(1));
+    assert_eq!(read("EV#new").await, Some(3));
+    assert_eq!(read("EV#plain").await, Some(4));
+    // More than one chunk of each kind of request (25 writes, 100 reads on DynamoDB).
+    let many: Vec<Write> = (0..130)
+        .map(|i| Write::PutNew(one(&format!("EV#m{i:03}"), i)))
+        .collect();
+    assert!(table.batch_write(many).await.unwrap().iter().all(|a| *a));
+    let again: Vec<Write> = (0..130)
+        .map(|i| Write::PutNew(one(&format!("EV#m{i:03}"), -1)))
+        .collect();
+    assert!(table.batch_write(again).await.unwrap().iter().all(|a| !*a));
+    assert_eq!(read("EV#m129").await, Some(129));
 }
 
 async fn session_with_events_returns_the_newest_hundred(engine: Engine) {
