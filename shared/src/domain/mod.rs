@@ -1,8 +1,10 @@
 //! Plain types and rules with no storage and no HTTP: what a project, a key, a session UUID, an
-//! event name and its label, category and priority, an attribute map and a project's privacy settings are, and time.
+//! event name and its label, category and priority, an attribute map, a project's privacy
+//! settings and tracking plan are, and time.
 
 pub mod commands;
 pub mod event;
+pub mod plan;
 pub mod project;
 pub mod settings;
 pub mod time;
