@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use atrack_shared::domain::commands::EventRequest;
+use atrack_shared::domain::plan::{NameList, Naming, TrackingPlan};
 use atrack_shared::domain::project::{KeyRegistration, Project, Scope};
 use atrack_shared::domain::settings::ProjectSettings;
 use atrack_shared::domain::time::{Clock, ManualClock, Timestamp};
@@ -56,6 +57,8 @@ on_both_engines!(
     projects_never_see_each_other,
     keys_resolve_by_hash_and_can_be_revoked,
     registering_a_key_says_whether_it_is_new_already_there_taken_or_revoked,
+    a_tracking_plan_round_trips_with_the_settings_and_clears_back_to_the_default,
+    dropped_events_are_counted_exactly_per_project,
 );
 
 fn key(pk: &str, sk: &str) -> Key {
@@ -798,11 +801,10 @@ fn name(text: &str) -> EventName {
     EventName::parse(text, &Limits::default()).unwrap()
 }
 
-/// Settings that neither anonymize nor expire.
-const KEEP: ProjectSettings = ProjectSettings {
-    anonymize_ip: false,
-    retention_days: None,
-};
+/// Settings that neither anonymize nor expire, with the default plan (a static, not a const:
+/// the plan sits behind an `Arc`).
+static KEEP: std::sync::LazyLock<ProjectSettings> =
+    std::sync::LazyLock::new(ProjectSettings::default);
 
 fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> EventRequest {
     EventRequest {
@@ -1627,5 +1629,122 @@ async fn registering_a_key_says_whether_it_is_new_already_there_taken_or_revoked
     assert_eq!(
         (stored.project.as_str(), stored.scope),
         ("shop", Scope::Public)
+    );
+}
+
+async fn a_tracking_plan_round_trips_with_the_settings_and_clears_back_to_the_default(
+    engine: Engine,
+) {
+    let t = open_table(engine).await;
+    let (repo, _) = repo_at(t.table.clone());
+    let p = project("shop");
+    // Never set: the default plan stores every valid name.
+    assert_eq!(
+        repo.project_settings(&p).await.unwrap(),
+        ProjectSettings::default()
+    );
+
+    let plan = TrackingPlan::new(
+        Naming::Activity,
+        NameList::parse("product.*,page.visit").unwrap(),
+        NameList::parse("debug.*,product.debug").unwrap(),
+    )
+    .unwrap();
+    let settings = ProjectSettings {
+        retention_days: Some(30),
+        plan: Arc::new(plan),
+        ..ProjectSettings::default()
+    };
+    repo.set_project_settings(&p, &settings).await.unwrap();
+    assert_eq!(repo.project_settings(&p).await.unwrap(), settings);
+    // Another project keeps its own (default) settings.
+    assert_eq!(
+        repo.project_settings(&project("blog")).await.unwrap(),
+        ProjectSettings::default()
+    );
+
+    // Emptied lists and free naming read back as the default plan.
+    repo.set_project_settings(&p, &ProjectSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.project_settings(&p).await.unwrap(),
+        ProjectSettings::default()
+    );
+
+    // A settings item written before plans existed (no naming, no lists) keeps its privacy
+    // settings and the default plan.
+    let old = project("older");
+    t.table
+        .put(
+            item(
+                "PROJECT#older",
+                "SETTINGS",
+                &[
+                    ("project", Attr::s("older")),
+                    ("anonymize_ip", Attr::Bool(true)),
+                ],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    let read = repo.project_settings(&old).await.unwrap();
+    assert!(read.anonymize_ip);
+    assert_eq!(*read.plan, TrackingPlan::default());
+
+    // A stored plan that does not parse is an error, never a silently different plan.
+    for (attr, value) in [
+        ("naming", Attr::s("strict")),
+        ("deny", Attr::L(vec![Attr::s("a*b")])),
+        ("allow", Attr::s("product.buy")),
+    ] {
+        t.table
+            .put(item("PROJECT#broken", "SETTINGS", &[(attr, value)]), None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                repo.project_settings(&project("broken")).await,
+                Err(StoreError::Internal(_))
+            ),
+            "{attr}"
+        );
+    }
+}
+
+async fn dropped_events_are_counted_exactly_per_project(engine: Engine) {
+    let t = open_table(engine).await;
+    let (repo, clock) = repo_at(t.table.clone());
+    let (shop, blog) = (project("shop"), project("blog"));
+    assert_eq!(repo.dropped_events(&shop).await.unwrap(), 0);
+    repo.count_dropped(&shop, 3).await.unwrap();
+    repo.count_dropped(&shop, 0).await.unwrap();
+    repo.count_dropped(&shop, 2).await.unwrap();
+    repo.count_dropped(&blog, 1).await.unwrap();
+    // Read back at once, on DynamoDB too: the count is written directly, not by the stream.
+    assert_eq!(repo.dropped_events(&shop).await.unwrap(), 5);
+    assert_eq!(repo.dropped_events(&blog).await.unwrap(), 1);
+    assert_eq!(
+        repo.event_stats(&shop, clock.now()).await.unwrap().dropped,
+        5
+    );
+    // The count is one item beside the settings, which it leaves as they were.
+    assert_eq!(
+        repo.project_settings(&shop).await.unwrap(),
+        ProjectSettings::default()
+    );
+    let counter = t
+        .table
+        .get(&key("PROJECT#shop", "DROPPED"))
+        .await
+        .unwrap()
+        .expect("the counter item");
+    assert_eq!(get_i64(&counter, "events"), Some(5));
+    // It is counted in no index partition or stats count: dropped events are in no total.
+    t.settle().await;
+    assert_eq!(
+        repo.event_stats(&shop, clock.now()).await.unwrap().total(),
+        0
     );
 }

@@ -65,6 +65,7 @@ async fn retention_server(
         ProjectSettings {
             anonymize_ip: false,
             retention_days: Some(days),
+            ..ProjectSettings::default()
         },
     )
     .await;
@@ -103,6 +104,7 @@ async fn an_anonymizing_project_stores_no_full_address(engine: Engine) {
         ProjectSettings {
             anonymize_ip: true,
             retention_days: None,
+            ..ProjectSettings::default()
         },
     )
     .await;
@@ -256,6 +258,7 @@ async fn a_queued_init_is_enriched_from_the_lookup_made_before_storage(engine: E
             ProjectSettings {
                 anonymize_ip: true,
                 retention_days: None,
+                ..ProjectSettings::default()
             },
         )
         .await;
@@ -351,6 +354,7 @@ async fn an_anonymizing_project_cuts_addresses_in_every_shape(engine: Engine) {
         ProjectSettings {
             anonymize_ip: true,
             retention_days: None,
+            ..ProjectSettings::default()
         },
     )
     .await;

@@ -1,15 +1,20 @@
-//! Per-project privacy settings: IP anonymization and data retention, and what they mean for
-//! an address or an expiry. Stored by `store::repo` (projects), cached by `service::settings`.
+//! Per-project settings: IP anonymization and data retention, and what they mean for an
+//! address or an expiry, and the tracking plan (`plan.rs`). Stored by `store::repo`
+//! (projects), cached by `service::settings`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use crate::domain::plan::TrackingPlan;
 use crate::domain::time::Timestamp;
 
 /// The longest retention we accept: ten years, far past any analytics need, and small enough
 /// that `now + retention` never overflows.
 pub const MAX_RETENTION_DAYS: u32 = 3650;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Cloned for every request from the settings cache: the plan, the one part that is not a
+/// few bytes, is shared behind an `Arc` rather than copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectSettings {
     /// Zero the last IPv4 octet and the last 80 IPv6 bits before anything is stored. The GeoIP
     /// lookup still sees the full address, once, in memory.
@@ -17,6 +22,8 @@ pub struct ProjectSettings {
     /// Delete a project's items this many days after they were last written (DynamoDB TTL on
     /// AWS, the sweeper of `atrack serve` locally). `None`: keep forever.
     pub retention_days: Option<u32>,
+    /// Which event names are well-formed and which are stored.
+    pub plan: Arc<TrackingPlan>,
 }
 
 impl ProjectSettings {
@@ -120,7 +127,7 @@ mod tests {
     fn an_address_in_any_shape_is_cut_and_text_without_one_is_not_stored() {
         let cut = ProjectSettings {
             anonymize_ip: true,
-            retention_days: None,
+            ..ProjectSettings::default()
         };
         for (sent, stored) in [
             ("50.89.98.90", Some("50.89.98.0")),

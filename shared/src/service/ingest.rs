@@ -156,7 +156,7 @@ impl App {
             context: self.stored_context(req, origin, settings),
             user_attributes: req.user_attributes.clone(),
             custom_data: req.custom_data.clone(),
-            settings: *settings,
+            settings: settings.clone(),
         };
         let item = self.store.init_session(project, &write).await?;
 

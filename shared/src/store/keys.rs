@@ -7,6 +7,8 @@
 //! | session       | `P#<project>#U#<uuid>`  | `~SESSION`                         |                                                     |
 //! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>#<uuid>` |
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
+//! | settings      | `PROJECT#<project>`     | `SETTINGS`                         |                                                     |
+//! | dropped count | `PROJECT#<project>`     | `DROPPED`                          |                                                     |
 //! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
 //! | stats count   | `P#<project>#CAT#<category>`, `…#DAY#<yyyy-mm-dd>`, `…#HOUR#<yyyy-mm-ddThh>` | `COUNT` |                          |
 //! | counted run   | `CNT#<first eventID>`   | `CNT`                              |                                                     |
@@ -129,6 +131,8 @@ pub fn settings_pk(project: &str) -> String {
     format!("PROJECT#{project}")
 }
 pub const SETTINGS_SK: &str = "SETTINGS";
+/// The count of events a project's tracking plan dropped, beside its settings.
+pub const DROPPED_SK: &str = "DROPPED";
 
 pub fn key_pk(key_hash_hex: &str) -> String {
     format!("KEY#{key_hash_hex}")

@@ -33,6 +33,8 @@ pub struct EventStats {
     pub today: u64,
     /// Received in the current UTC hour.
     pub this_hour: u64,
+    /// Excluded by the project's tracking plan: answered, never stored, so in no count above.
+    pub dropped: u64,
 }
 
 impl EventStats {
@@ -366,8 +368,8 @@ impl<T: Table> Repo<T> {
             .collect())
     }
 
-    /// A project's event counts: by category, received today and this hour (UTC, by `now`).
-    /// A handful of count reads, never a read of the events.
+    /// A project's event counts: by category, received today and this hour (UTC, by `now`),
+    /// and dropped by its plan. A handful of count reads, never a read of the events.
     pub async fn event_stats(&self, project: &Project, now: Timestamp) -> StoreResult<EventStats> {
         let (day, hour) = received_day_and_hour(now);
         let mut counters: Vec<String> = Category::ALL
@@ -376,8 +378,11 @@ impl<T: Table> Repo<T> {
             .collect();
         counters.push(keys::day_counter(project.as_str(), &day));
         counters.push(keys::hour_counter(project.as_str(), &hour));
-        let counts =
-            futures::future::try_join_all(counters.iter().map(|c| self.table.count(c))).await?;
+        let (counts, dropped) = futures::future::try_join(
+            futures::future::try_join_all(counters.iter().map(|c| self.table.count(c))),
+            self.dropped_events(project),
+        )
+        .await?;
         let by_category = Category::ALL
             .iter()
             .copied()
@@ -387,6 +392,7 @@ impl<T: Table> Repo<T> {
             by_category,
             today: counts[Category::ALL.len()],
             this_hour: counts[Category::ALL.len() + 1],
+            dropped,
         })
     }
 

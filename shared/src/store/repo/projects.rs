@@ -1,13 +1,20 @@
 //! Project settings: one item per project (`PROJECT#<name>` / `SETTINGS`), set with
-//! `atrack projects set`, and the expiry every item a project writes carries.
+//! `atrack projects set`, and the expiry every item a project writes carries; and the count of
+//! events the project's tracking plan dropped (`PROJECT#<name>` / `DROPPED`).
+
+use std::sync::Arc;
 
 use super::Repo;
+use crate::domain::plan::{NameList, NamePattern, Naming, TrackingPlan};
 use crate::domain::project::Project;
 use crate::domain::settings::{MAX_RETENTION_DAYS, ProjectSettings};
 use crate::domain::time::Timestamp;
-use crate::store::item::{Attr, get_i64};
+use crate::store::item::{Attr, Item, get_i64};
 use crate::store::keys;
-use crate::store::table::{Key, StoreError, StoreResult, Table, Update, UpdateOp};
+use crate::store::table::{Key, Read, StoreError, StoreResult, Table, Update, UpdateOp};
+
+/// The dropped-events item's count attribute.
+const DROPPED_ATTR: &str = "events";
 
 /// The update that keeps a rewritten item's expiry in step with the settings: a new expiry
 /// when retention is on, none when it has been turned off since.
@@ -20,6 +27,53 @@ pub fn expiry_op(settings: &ProjectSettings, now: Timestamp) -> UpdateOp {
 
 fn settings_key(project: &Project) -> Key {
     Key::new(keys::settings_pk(project.as_str()), keys::SETTINGS_SK)
+}
+
+fn dropped_key(project: &Project) -> Key {
+    Key::new(keys::settings_pk(project.as_str()), keys::DROPPED_SK)
+}
+
+fn malformed() -> StoreError {
+    StoreError::Internal("malformed project settings".into())
+}
+
+/// A list as stored: its entries as written (`debug.*`), in the list's order.
+fn list_attr(list: &NameList) -> Attr {
+    Attr::L(
+        list.entries()
+            .iter()
+            .map(|e| Attr::S(e.to_string()))
+            .collect(),
+    )
+}
+
+fn read_list(item: &Item, name: &str) -> StoreResult<NameList> {
+    let entries = match item.get(name) {
+        None => return Ok(NameList::default()),
+        Some(Attr::L(entries)) => entries,
+        Some(_) => return Err(malformed()),
+    };
+    let entries = entries
+        .iter()
+        .map(|entry| {
+            entry
+                .as_s()
+                .and_then(|text| NamePattern::parse(text).ok())
+                .ok_or_else(malformed)
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    NameList::from_entries(entries).map_err(|_| malformed())
+}
+
+/// The plan a settings item holds: the default plan when it names none (items written before
+/// plans existed).
+fn read_plan(item: &Item) -> StoreResult<TrackingPlan> {
+    let naming = match item.get("naming") {
+        None => Naming::default(),
+        Some(attr) => attr.as_s().and_then(Naming::parse).ok_or_else(malformed)?,
+    };
+    TrackingPlan::new(naming, read_list(item, "allow")?, read_list(item, "deny")?)
+        .map_err(|_| malformed())
 }
 
 impl<T: Table> Repo<T> {
@@ -41,6 +95,7 @@ impl<T: Table> Repo<T> {
         Ok(ProjectSettings {
             anonymize_ip,
             retention_days,
+            plan: Arc::new(read_plan(&item)?),
         })
     }
 
@@ -67,6 +122,12 @@ impl<T: Table> Repo<T> {
             Some(days) => UpdateOp::Set("retention_days".into(), Attr::n(i64::from(days))),
             None => UpdateOp::Remove("retention_days".into()),
         });
+        let plan = &settings.plan;
+        ops.extend([
+            UpdateOp::Set("naming".into(), Attr::s(plan.naming().as_str())),
+            UpdateOp::Set("allow".into(), list_attr(plan.allow())),
+            UpdateOp::Set("deny".into(), list_attr(plan.deny())),
+        ]);
         self.table()
             .update(Update {
                 key,
@@ -75,6 +136,33 @@ impl<T: Table> Repo<T> {
             })
             .await?;
         Ok(())
+    }
+
+    /// Counts `n` more events the project's plan dropped: one atomic add to one item, whatever
+    /// `n`, so a batch that drops many costs one write and the events' own path none.
+    pub async fn count_dropped(&self, project: &Project, n: u64) -> StoreResult<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let n = i64::try_from(n).map_err(|_| StoreError::Rejected("count too large".into()))?;
+        self.table()
+            .update(Update {
+                key: dropped_key(project),
+                ops: vec![UpdateOp::Add(DROPPED_ATTR.into(), n)],
+                condition: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// How many events the project's plan has dropped, read consistently: the count is written
+    /// directly (not through the stream), so it is exact at once on both engines.
+    pub async fn dropped_events(&self, project: &Project) -> StoreResult<u64> {
+        let key = dropped_key(project);
+        let item = self.table().read(Read::new(&key).consistent()).await?;
+        Ok(item
+            .and_then(|item| get_i64(&item, DROPPED_ATTR))
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 }
 
