@@ -263,9 +263,11 @@ async fn stats(server: &TestServer, secret: &str) -> Value {
             "events_by_category",
             "events_today",
             "events_this_hour",
+            "events_dropped",
             "buffer_status"
         ]
     );
+    assert!(answer.body["events_dropped"].is_u64(), "{}", answer.body);
     assert_eq!(
         keys_of(&answer.body["events_by_category"]),
         CATEGORIES,

@@ -7,6 +7,7 @@ use super::App;
 use crate::domain::commands::{
     AttributesRequest, ClientInfo, EventRequest, InitRequest, UrlContext,
 };
+use crate::domain::plan::Verdict;
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
 use crate::domain::values::SessionUuid;
@@ -26,6 +27,11 @@ pub enum BatchItem {
     /// A retried `event_id`: stored before, nothing new stored.
     Duplicate {
         event_id: String,
+    },
+    /// The project's tracking plan excludes the event's name: not stored, counted as dropped.
+    /// The `event_id` is the client's, when it sent one.
+    Dropped {
+        event_id: Option<String>,
     },
     Invalid(Vec<FieldError>),
 }
@@ -52,9 +58,31 @@ impl BatchOutcome {
         self.items.iter().filter(|i| i.is_queued()).count()
     }
 
+    /// Not stored: invalid or dropped by the plan.
     pub fn failed(&self) -> usize {
         self.received() - self.queued()
     }
+
+    pub fn dropped(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| matches!(i, BatchItem::Dropped { .. }))
+            .count()
+    }
+}
+
+/// What became of an event sent on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Stored now, or before (`duplicate`).
+    Stored(EventOutcome),
+    /// Excluded by the project's tracking plan: not stored, counted as dropped.
+    Dropped,
+}
+
+/// The field error of a name that breaks the plan's naming rule, on `/event`'s field.
+fn naming_error(rule: &str) -> FieldError {
+    FieldError::new("event", rule)
 }
 
 /// What became of an init.
@@ -197,7 +225,26 @@ impl App {
         Ok(())
     }
 
-    /// Records a batch: the valid events stored in bulk, each outcome reported at its place.
+    /// The events whose names break the project's naming rule, by position, with the rule:
+    /// for a door that validates a batch whole (the analytics API) and so must refuse it
+    /// before anything is stored. [`Self::record_batch`] applies the same plan item by item.
+    pub fn naming_violations(
+        &self,
+        settings: &ProjectSettings,
+        events: &[EventRequest],
+    ) -> Vec<(usize, &'static str)> {
+        events
+            .iter()
+            .enumerate()
+            .filter_map(|(at, event)| match settings.plan.check(&event.name) {
+                Verdict::Invalid(rule) => Some((at, rule)),
+                Verdict::Store | Verdict::Drop => None,
+            })
+            .collect()
+    }
+
+    /// Records a batch: the project's plan applied to each event, the events it keeps stored
+    /// in bulk, each outcome reported at its place.
     pub async fn record_batch(
         &self,
         project: &Project,
@@ -207,14 +254,33 @@ impl App {
         let mut items: Vec<Option<BatchItem>> = Vec::with_capacity(events.len());
         let mut valid = Vec::new();
         for event in events {
-            match event {
-                Ok(event) => {
+            let event = match event {
+                Ok(event) => event,
+                Err(errors) => {
+                    items.push(Some(BatchItem::Invalid(errors)));
+                    continue;
+                }
+            };
+            match settings.plan.check(&event.name) {
+                Verdict::Store => {
                     valid.push(event);
                     items.push(None);
                 }
-                Err(errors) => items.push(Some(BatchItem::Invalid(errors))),
+                Verdict::Drop => items.push(Some(BatchItem::Dropped {
+                    event_id: event.event_id.map(|id| id.to_string()),
+                })),
+                Verdict::Invalid(rule) => {
+                    items.push(Some(BatchItem::Invalid(vec![naming_error(rule)])))
+                }
             }
         }
+        // Counted before the events are stored: should the write then fail, the retried batch
+        // counts its drops twice, where counting after would risk a retry storing events twice.
+        let dropped = items
+            .iter()
+            .filter(|i| matches!(i, Some(BatchItem::Dropped { .. })))
+            .count();
+        self.store.count_dropped(project, dropped as u64).await?;
         let mut recorded = self
             .store
             .record_events(project, valid, settings)
@@ -243,13 +309,23 @@ impl App {
         })
     }
 
-    /// Records an event, once per client `event_id`.
+    /// Records an event, once per client `event_id`, if the project's plan keeps it; a name
+    /// breaking the plan's naming is a validation error on `event`.
     pub async fn record_event(
         &self,
         project: &Project,
         settings: &ProjectSettings,
         req: EventRequest,
-    ) -> Result<EventOutcome, Error> {
-        Ok(self.store.record_event(project, req, settings).await?)
+    ) -> Result<Recorded, Error> {
+        match settings.plan.check(&req.name) {
+            Verdict::Store => Ok(Recorded::Stored(
+                self.store.record_event(project, req, settings).await?,
+            )),
+            Verdict::Drop => {
+                self.store.count_dropped(project, 1).await?;
+                Ok(Recorded::Dropped)
+            }
+            Verdict::Invalid(rule) => Err(Error::Validation(vec![naming_error(rule)])),
+        }
     }
 }

@@ -20,7 +20,7 @@ pub mod stats;
 use std::sync::Arc;
 
 pub use enrichment::{JOB_RETRY_WINDOW_SECS, JobOutcome};
-pub use ingest::{BatchItem, BatchOutcome, InitOutcome};
+pub use ingest::{BatchItem, BatchOutcome, InitOutcome, Recorded};
 use keys::KeyCache;
 use settings::SettingsCache;
 pub use stats::IngestStatus;
@@ -104,7 +104,7 @@ impl App {
         self.store.now()
     }
 
-    /// A project's privacy settings, through the per-process cache.
+    /// A project's settings (privacy, tracking plan), through the per-process cache.
     pub async fn project_settings(&self, project: &Project) -> Result<ProjectSettings, Error> {
         Ok(self.settings.get(&self.store, project).await?)
     }

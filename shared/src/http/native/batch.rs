@@ -1,5 +1,5 @@
 //! `POST /batch`: up to 100 events (configurable up to 500) in one request, each validated and
-//! answered on its own, the valid ones stored in bulk.
+//! answered on its own, the valid ones the project's plan keeps stored in bulk.
 
 use serde_json::{Map, Value, json};
 
@@ -28,6 +28,13 @@ pub async fn handle(
             }
             BatchItem::Duplicate { event_id } => {
                 json!({"index": index, "status": "duplicate", "event_id": event_id})
+            }
+            BatchItem::Dropped { event_id } => {
+                let mut result = json!({"index": index, "status": "dropped"});
+                if let Some(event_id) = event_id {
+                    result["event_id"] = json!(event_id);
+                }
+                result
             }
             BatchItem::Invalid(details) => {
                 let error = Error::Validation(details.clone());

@@ -3,6 +3,12 @@
 //! translation only: `decode` reads its bodies into our event model, the services do the
 //! rest, and the answers are written here in its shapes.
 //!
+//! The project's tracking plan, applied by the services, has no counterpart in the reference:
+//! a name breaking its naming is a `value_error` on `event_name` (a batch is refused whole, as
+//! any invalid field refuses it); an event its lists drop is answered as tracked (`success`,
+//! an `event_id` under which nothing is stored, `"dropped": true`) and, in a batch, counted in
+//! `events_failed` and in an extra `events_dropped`. The stats add `events_dropped`.
+//!
 //! On AWS the four routes share one function (`functions/analytics`), [`router`].
 
 pub mod body;
@@ -14,8 +20,10 @@ use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
+use crate::domain::commands::EventRequest;
 use crate::domain::event::Category;
 use crate::domain::project::Scope;
+use crate::domain::values::EventId;
 use crate::error::Error;
 use crate::http::router::{
     BodyLimit, CredentialSource, Endpoint, ErrorShape, Method, Reply, RequestCtx, Route, RouteSpec,
@@ -81,6 +89,25 @@ fn too_large(event: &Loc, fields: &Map<String, Value>) -> PydanticError {
     )
 }
 
+/// The events whose names break the project's naming rule, as a validator of `event_name`
+/// would say it: located at `event(at)`.
+fn naming_errors(
+    app: &App,
+    ctx: &RequestCtx,
+    events: &[EventRequest],
+    event: impl Fn(usize) -> Loc,
+) -> Vec<PydanticError> {
+    app.naming_violations(&ctx.settings, events)
+        .into_iter()
+        .map(|(at, rule)| {
+            event(at).field("event_name").value_error(
+                &Value::String(events[at].name.as_str().to_owned()),
+                &format!("event_name {rule}"),
+            )
+        })
+        .collect()
+}
+
 fn invalid(errors: Vec<pydantic::PydanticError>) -> Error {
     Error::VendorValidation(
         errors
@@ -102,6 +129,10 @@ impl Endpoint for AnalyticsTrack {
         body: &Map<String, Value>,
     ) -> Result<Reply, Error> {
         let event = decode::single(body, &decoder(app, ctx)).map_err(invalid)?;
+        let named_badly = naming_errors(app, ctx, std::slice::from_ref(&event), |_| Loc::body());
+        if !named_badly.is_empty() {
+            return Err(invalid(named_badly));
+        }
         if !event_fits(&event) {
             return Err(invalid(vec![too_large(&Loc::body(), body)]));
         }
@@ -114,6 +145,15 @@ impl Endpoint for AnalyticsTrack {
                 "event_id": event_id,
                 "message": "Event tracked successfully",
                 "timestamp": app.now().to_string(),
+            })
+            .into()),
+            // The reference always answers an id; this one names nothing stored.
+            Some(BatchItem::Dropped { event_id }) => Ok(json!({
+                "success": true,
+                "event_id": event_id.unwrap_or_else(|| EventId::new_v4().to_string()),
+                "message": "Event dropped by the project's tracking plan",
+                "timestamp": app.now().to_string(),
+                "dropped": true,
             })
             .into()),
             Some(BatchItem::Invalid(details)) => Err(Error::Validation(details)),
@@ -134,7 +174,14 @@ impl Endpoint for AnalyticsBatch {
         body: &Map<String, Value>,
     ) -> Result<Reply, Error> {
         let events = decode::batch(body, &decoder(app, ctx)).map_err(invalid)?;
-        // Validated whole: an event too large to store fails the batch, as any invalid field.
+        // Validated whole: a name breaking the plan's naming, or an event too large to store,
+        // fails the batch, as any invalid field.
+        let named_badly = naming_errors(app, ctx, &events, |at| {
+            Loc::body().field("events").index(at)
+        });
+        if !named_badly.is_empty() {
+            return Err(invalid(named_badly));
+        }
         let items = body.get("events").and_then(Value::as_array);
         let too_large: Vec<_> = events
             .iter()
@@ -158,15 +205,20 @@ impl Endpoint for AnalyticsBatch {
                 events.into_iter().map(Ok).collect(),
             )
             .await?;
-        Ok(json!({
+        let mut answer = json!({
             "success": true,
             "events_received": outcome.received(),
             "events_queued": outcome.queued(),
             "events_failed": outcome.failed(),
             "message": format!("{} of {} events queued", outcome.queued(), outcome.received()),
             "timestamp": app.now().to_string(),
-        })
-        .into())
+        });
+        // Only when the plan dropped some, so a project without a plan sees the reference's
+        // answer exactly.
+        if outcome.dropped() > 0 {
+            answer["events_dropped"] = json!(outcome.dropped());
+        }
+        Ok(answer.into())
     }
 }
 
@@ -193,6 +245,7 @@ impl Endpoint for AnalyticsStats {
             "events_by_category": by_category,
             "events_today": stats.today,
             "events_this_hour": stats.this_hour,
+            "events_dropped": stats.dropped,
             "buffer_status": {
                 "buffer_size": status.buffer_size,
                 "max_buffer_size": status.max_buffer_size,
