@@ -34,7 +34,7 @@ enum Command {
     /// Create or revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Show or change a project's IP anonymization and data retention.
+    /// Show or change a project's IP anonymization, data retention and tracking plan.
     #[command(subcommand)]
     Projects(projects::ProjectsCommand),
     /// Manage the DynamoDB table.
@@ -48,12 +48,21 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Projects(cmd) => projects::run(cmd).await,
         Command::Table(cmd) => table::run(cmd).await,
         // Downloads, file writes and the conversion all block: off the async workers.
         Command::Geoip(cmd) => tokio::task::spawn_blocking(move || geoip::run(cmd)).await?,
+    };
+    // Bad input that only shows once the stored settings are read (a list entry no name can
+    // match under the naming in effect) is a usage error like the parser's own: its message
+    // and exit code 2, not a failure's 1.
+    if let Err(err) = &result
+        && let Some(usage) = err.downcast_ref::<clap::Error>()
+    {
+        usage.exit();
     }
+    result
 }
