@@ -457,10 +457,10 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
                 "uuid",
                 "name",
                 "attributes",
+                "occurred_at",
                 "label",
                 "category",
-                "priority",
-                "occurred_at"
+                "priority"
             ]
         );
         assert_eq!(event["uuid"], uuid.as_str());
@@ -517,16 +517,16 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
             "uuid",
             "name",
             "attributes",
+            "ip_address",
+            "user_agent",
+            "occurred_at",
+            "created_at",
+            "updated_at",
             "label",
             "category",
             "priority",
-            "ip_address",
-            "user_agent",
             "page_url",
-            "referrer",
-            "occurred_at",
-            "created_at",
-            "updated_at"
+            "referrer"
         ]
     );
     let row_summary: Vec<Value> = rows

@@ -168,7 +168,11 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             "uuid": uuid,
             "name": "checkout_started",
             "attributes": {"cart_value": 129.99, "currency": "USD"},
-            "occurred_at": "2026-04-12T02:10:00.000000Z"
+            "occurred_at": "2026-04-12T02:10:00.000000Z",
+            // Ours, after the reference's fields: the defaults of an event that sent none.
+            "label": null,
+            "category": "user_action",
+            "priority": "medium"
         }])
     );
     assert!(data["events"][0]["id"].is_u64());
@@ -196,7 +200,12 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             "user_agent",
             "occurred_at",
             "created_at",
-            "updated_at"
+            "updated_at",
+            "label",
+            "category",
+            "priority",
+            "page_url",
+            "referrer"
         ]
     );
     assert_eq!(row["id"], data["events"][0]["id"]);

@@ -76,10 +76,11 @@ pub fn session_event(item: &Item) -> Value {
             "uuid",
             "name",
             "attributes",
+            "occurred_at",
+            // Ours, after the reference's.
             "label",
             "category",
             "priority",
-            "occurred_at",
         ],
     )
 }
@@ -94,16 +95,17 @@ pub fn event_row(item: &Item) -> Value {
             "uuid",
             "name",
             "attributes",
-            "label",
-            "category",
-            "priority",
             "ip_address",
             "user_agent",
-            "page_url",
-            "referrer",
             "occurred_at",
             "created_at",
             "updated_at",
+            // Ours, after the reference's.
+            "label",
+            "category",
+            "priority",
+            "page_url",
+            "referrer",
         ],
     )
 }
