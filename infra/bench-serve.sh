@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingest throughput of `atrack serve` on the embedded engine, measured with wrk over loopback:
-# POST /event and POST /init at 1, 16 and 64 connections. Every 200 is durable: the embedded
-# engine answers only after the group commit that holds the write has been fsynced.
+# POST /event and POST /init at 1, 16 and 64 connections, and POST /batch (100 events a
+# request) at 1 and 16. Every 200 is durable: the embedded engine answers only after the group
+# commit that holds the write has been fsynced.
 #
 #   infra/bench-serve.sh [SECONDS_PER_RUN]               the embedded store
 #   infra/bench-serve.sh --dynamodb [SECONDS_PER_RUN]    a table on DynamoDB Local instead
@@ -45,9 +46,15 @@ trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm
 wait_for_health "http://127.0.0.1:$port"
 
 echo "atrack serve (release, $STORE store) on $(nproc) cores, $(date -u +%F), ${SECONDS_PER_RUN}s per run"
-printf '%-8s %5s %10s %10s %10s %8s\n' endpoint conns "req/s" p50 p99 errors
-for endpoint in event init; do
-    for conns in 1 16 64; do
+printf '%-8s %5s %10s %10s %10s %8s %10s\n' endpoint conns "req/s" p50 p99 errors "events/s"
+for endpoint in event init batch; do
+    connections=(1 16 64)
+    per_request=1
+    if [[ "$endpoint" == batch ]]; then
+        connections=(1 16)
+        per_request=100
+    fi
+    for conns in "${connections[@]}"; do
         threads=$(( conns < 2 ? 1 : 2 ))
         out="$(wrk -t"$threads" -c"$conns" -d"${SECONDS_PER_RUN}s" --latency \
             -s "infra/load/$endpoint.lua" "http://127.0.0.1:$port/$endpoint")"
@@ -55,6 +62,7 @@ for endpoint in event init; do
         p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
         p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
         errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
-        printf '%-8s %5s %10s %10s %10s %8s\n' "/$endpoint" "$conns" "$rps" "$p50" "$p99" "${errors:-0}"
+        events="$(awk -v r="$rps" -v n="$per_request" 'BEGIN {printf "%.0f", r * n}')"
+        printf '%-8s %5s %10s %10s %10s %8s %10s\n' "/$endpoint" "$conns" "$rps" "$p50" "$p99" "${errors:-0}" "$events"
     done
 done

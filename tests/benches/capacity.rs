@@ -37,6 +37,34 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// Like [`Bench::row`] for calls that each carry `per_call` events: units per event.
+    async fn events_row<F>(
+        &self,
+        label: &str,
+        case: &str,
+        endpoint: &str,
+        calls: usize,
+        per_call: usize,
+        body: F,
+    ) where
+        F: Fn(usize) -> Value,
+    {
+        let before = self.meter.read();
+        for i in 0..calls {
+            let answer = self.server.public(endpoint, &body(i)).await;
+            assert_eq!(answer.status, 200, "{endpoint} {case}: {}", answer.body);
+            assert_eq!(answer.body["events_queued"], per_call, "{}", answer.body);
+        }
+        print_row(
+            label,
+            &format!("{case} (per event)"),
+            calls * per_call,
+            self.meter.read() - before,
+        );
+    }
+}
+
 fn print_row(endpoint: &str, case: &str, calls: usize, used: Units) {
     let n = calls as f64;
     println!(
@@ -167,13 +195,71 @@ async fn main() {
         )
         .await;
 
-    // The count function's share: what counting the 401 events above cost, per event.
+    // Batches: units per *event* (each call carries 100), so they compare with /event's rows.
+    let batch = |keyed: bool, offset: usize| {
+        let session = session.clone();
+        move |i: usize| {
+            let events: Vec<Value> = (0..100)
+                .map(|k| {
+                    let n = offset + i * 100 + k;
+                    let mut event = json!({"uuid": session, "event": "add_to_cart",
+                        "category": "user_action", "attributes": event_attributes(n)});
+                    if keyed {
+                        event["event_id"] = json!(Uuid::new_v4());
+                        event["timestamp"] = json!(base + n as i64);
+                    }
+                    event
+                })
+                .collect();
+            json!({"events": events})
+        }
+    };
+    bench
+        .events_row(
+            "/batch",
+            "100 events with event_id and timestamp",
+            "/batch",
+            10,
+            100,
+            batch(true, 10_000),
+        )
+        .await;
+    bench
+        .events_row(
+            "/batch",
+            "100 events, no event_id",
+            "/batch",
+            10,
+            100,
+            batch(false, 20_000),
+        )
+        .await;
+
+    // The count function's share: what counting the events above cost, per event.
     let before = bench.meter.read();
     bench.server.settle().await;
     print_row(
         "count (stream)",
         "per event counted, one stream batch",
-        401,
+        2401,
+        bench.meter.read() - before,
+    );
+    let before = bench.meter.read();
+    for _ in 0..20 {
+        let answer = bench
+            .server
+            .bearer(
+                "/api/v1/analytics/stats",
+                Some(atrack_tests::SECRET_KEY),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "stats: {}", answer.body);
+    }
+    print_row(
+        "/api/v1/analytics/stats",
+        "a project's counts and the stream's status",
+        20,
         bench.meter.read() - before,
     );
 

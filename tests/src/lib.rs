@@ -474,6 +474,23 @@ impl TestServer {
         self.post(path, Some(SECRET_KEY), body).await
     }
 
+    /// A request with `Authorization: Bearer <key>` (the analytics API's routes): a GET when
+    /// `body` is `None`, else a POST of it as JSON.
+    pub async fn bearer(&self, path: &str, key: Option<&str>, body: Option<&Value>) -> Answer {
+        let mut request = match body {
+            None => self.http.get(self.url(path)),
+            Some(body) => self
+                .http
+                .post(self.url(path))
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(body).expect("json")),
+        };
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        answer(request.send().await.expect("request")).await
+    }
+
     /// session/show's `data`, asserting success.
     pub async fn session(&self, uuid: &str) -> Value {
         let answer = self
