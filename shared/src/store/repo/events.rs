@@ -2,7 +2,7 @@
 //! copies, and event/show's pages by number and by cursor.
 
 use super::sessions::session_attr;
-use super::{Repo, expired, expiry_op, json_map, now_attr};
+use super::{Repo, expired, expiry_op, json_map};
 use crate::domain::commands::EventRequest;
 use crate::domain::event::Category;
 use crate::domain::project::Project;
@@ -243,7 +243,7 @@ impl<T: Table> Repo<T> {
             sk,
             occurred_at,
             id,
-            now,
+            received: &Received::new(project, now),
             settings,
         });
         // The item and its index entry are the whole write: no counter is touched here (see
@@ -311,6 +311,7 @@ impl<T: Table> Repo<T> {
         // A client-keyed event sent twice in one batch is written once: the second is its
         // retry (and DynamoDB refuses a batch that names one key twice).
         let mut keyed = std::collections::BTreeSet::new();
+        let received = Received::new(project, now);
         for (at, event) in events {
             if event.event_id.is_some() && !event.stamped_by_client {
                 one_by_one.push((at, event));
@@ -342,7 +343,7 @@ impl<T: Table> Repo<T> {
                 sk,
                 occurred_at,
                 id: self.ids.next(&self.table).await?,
-                now,
+                received: &received,
                 settings,
             });
             writes.push(if client_keyed {
@@ -371,13 +372,13 @@ impl<T: Table> Repo<T> {
     /// A project's event counts: by category, received today and this hour (UTC, by `now`),
     /// and dropped by its plan. A handful of count reads, never a read of the events.
     pub async fn event_stats(&self, project: &Project, now: Timestamp) -> StoreResult<EventStats> {
-        let (day, hour) = received_day_and_hour(now);
+        let received = Received::new(project, now);
         let mut counters: Vec<String> = Category::ALL
             .iter()
             .map(|c| keys::category_counter(project.as_str(), c.as_str()))
             .collect();
-        counters.push(keys::day_counter(project.as_str(), &day));
-        counters.push(keys::hour_counter(project.as_str(), &hour));
+        counters.push(received.day_counter);
+        counters.push(received.hour_counter);
         let (counts, dropped) = futures::future::try_join(
             futures::future::try_join_all(counters.iter().map(|c| self.table.count(c))),
             self.dropped_events(project),
@@ -545,11 +546,28 @@ pub fn event_fits(event: &EventRequest) -> bool {
     attributes + texts + EVENT_ITEM_ALLOWANCE <= MAX_ITEM_BYTES
 }
 
-/// The UTC day (`2026-12-01`) and hour (`2026-12-01T22`) of a time: the stats' buckets.
-fn received_day_and_hour(at: Timestamp) -> (String, String) {
-    // The fixed-width text form (`2026-12-01T22:10:00.000000Z`) starts with both.
-    let text = at.to_string();
-    (text[..10].to_owned(), text[..13].to_owned())
+/// When a request was received, in the forms its event items hold: the text of `created_at`
+/// and the names of its UTC day's and hour's counts (`2026-12-01`, `2026-12-01T22`, the stats'
+/// buckets). Made once per request (a batch's events share it):
+/// formatting a time is a visible share of an event's cost.
+struct Received {
+    at: Timestamp,
+    text: String,
+    day_counter: String,
+    hour_counter: String,
+}
+
+impl Received {
+    fn new(project: &Project, at: Timestamp) -> Self {
+        let text = at.to_string();
+        // The fixed-width text form (`2026-12-01T22:10:00.000000Z`) starts with both.
+        Received {
+            day_counter: keys::day_counter(project.as_str(), &text[..10]),
+            hour_counter: keys::hour_counter(project.as_str(), &text[..13]),
+            text,
+            at,
+        }
+    }
 }
 
 /// What an event item is made of.
@@ -563,7 +581,7 @@ struct EventRow<'a> {
     occurred_at: String,
     /// The event's number (`id`).
     id: i64,
-    now: Timestamp,
+    received: &'a Received,
     settings: &'a ProjectSettings,
 }
 
@@ -578,7 +596,7 @@ fn event_item(row: EventRow<'_>) -> Item {
         sk,
         occurred_at,
         id,
-        now,
+        received,
         settings,
     } = row;
     let uuid = event.uuid.to_string();
@@ -601,7 +619,6 @@ fn event_item(row: EventRow<'_>) -> Item {
         .map(Attr::S)
         .or_else(|| from_session("userAgent"))
         .unwrap_or(Attr::Null);
-    let (day, hour) = received_day_and_hour(now);
     let p = project.as_str();
     let mut item = Item::from([
         (PK.into(), Attr::S(keys::session_pk(p, &uuid))),
@@ -618,8 +635,8 @@ fn event_item(row: EventRow<'_>) -> Item {
             COUNTED_IN.into(),
             Attr::L(vec![
                 Attr::S(keys::category_counter(p, event.category.as_str())),
-                Attr::S(keys::day_counter(p, &day)),
-                Attr::S(keys::hour_counter(p, &hour)),
+                Attr::s(&received.day_counter),
+                Attr::s(&received.hour_counter),
             ]),
         ),
         ("id".into(), Attr::n(id)),
@@ -635,8 +652,8 @@ fn event_item(row: EventRow<'_>) -> Item {
         ("ip_address".into(), ip),
         ("user_agent".into(), user_agent),
         ("occurred_at".into(), Attr::S(occurred_at)),
-        ("created_at".into(), now_attr(now)),
-        ("updated_at".into(), now_attr(now)),
+        ("created_at".into(), Attr::s(&received.text)),
+        ("updated_at".into(), Attr::s(&received.text)),
         ("event_id".into(), Attr::s(event_id)),
     ]);
     // Optional fields are stored only when sent (rows read an absent one as null): an event
@@ -650,7 +667,7 @@ fn event_item(row: EventRow<'_>) -> Item {
             item.insert(name.into(), Attr::S(value));
         }
     }
-    if let Some(at) = settings.expires_at(now) {
+    if let Some(at) = settings.expires_at(received.at) {
         item.insert(TTL_ATTR.into(), Attr::n(at));
     }
     item
