@@ -366,7 +366,9 @@ async fn an_anonymizing_project_cuts_addresses_in_every_shape(engine: Engine) {
         (
             "[2001:db8:85a3::8a2e:370:7348]:80",
             Some("2001:db8:85a3::"),
-            "7348",
+            // With its colon: digits alone turn up by chance in stored numbers and times (the
+            // init sequence 1796173734898730 holds 7348).
+            "370:7348",
         ),
         ("not an address 50.89.98.90", None, "98.90"),
         ("junk", None, "junk"),
