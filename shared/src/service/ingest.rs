@@ -15,8 +15,17 @@ use crate::enrich::GEO_KEY;
 use crate::error::{Error, FieldError};
 use crate::queue::EnrichJob;
 use crate::store::item::get_i64;
-use crate::store::repo::{EventOutcome, InitWrite, session_attr};
+use crate::store::repo::{EventOutcome, InitWrite, event_fits, session_attr};
 use crate::store::table::StoreError;
+
+/// Why an event would be refused before anything is stored (see [`App::refusals`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its name breaks the project's naming rule, which this says.
+    Naming(&'static str),
+    /// It is too large to store.
+    TooLarge,
+}
 
 /// What became of one event of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,19 +234,23 @@ impl App {
         Ok(())
     }
 
-    /// The events whose names break the project's naming rule, by position, with the rule:
-    /// for a door that validates a batch whole (the analytics API) and so must refuse it
-    /// before anything is stored. [`Self::record_batch`] applies the same plan item by item.
-    pub fn naming_violations(
+    /// Why each event a door must refuse would be refused, by position: its name breaks the
+    /// project's naming rule, or it is too large to store. For a door that validates a batch
+    /// whole (the analytics API) and so must refuse it before anything is stored;
+    /// [`Self::record_batch`] applies the same rules item by item.
+    pub fn refusals(
         &self,
         settings: &ProjectSettings,
         events: &[EventRequest],
-    ) -> Vec<(usize, &'static str)> {
+    ) -> Vec<(usize, Refusal)> {
         events
             .iter()
             .enumerate()
             .filter_map(|(at, event)| match settings.plan.check(&event.name) {
-                Verdict::Invalid(rule) => Some((at, rule)),
+                Verdict::Invalid(rule) => Some((at, Refusal::Naming(rule))),
+                Verdict::Store | Verdict::Drop if !event_fits(event) => {
+                    Some((at, Refusal::TooLarge))
+                }
                 Verdict::Store | Verdict::Drop => None,
             })
             .collect()

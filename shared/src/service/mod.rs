@@ -20,7 +20,7 @@ pub mod stats;
 use std::sync::Arc;
 
 pub use enrichment::{JOB_RETRY_WINDOW_SECS, JobOutcome};
-pub use ingest::{BatchItem, BatchOutcome, InitOutcome, Recorded};
+pub use ingest::{BatchItem, BatchOutcome, InitOutcome, Recorded, Refusal};
 use keys::KeyCache;
 use settings::SettingsCache;
 pub use stats::IngestStatus;

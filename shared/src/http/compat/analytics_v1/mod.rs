@@ -29,8 +29,7 @@ use crate::http::router::{
     BodyLimit, CredentialSource, Endpoint, ErrorShape, Method, Reply, RequestCtx, Route, RouteSpec,
     finish, with_endpoint,
 };
-use crate::service::{App, BatchItem, SharedApp};
-use crate::store::repo::event_fits;
+use crate::service::{App, BatchItem, Refusal, SharedApp};
 use pydantic::{Loc, PydanticError};
 
 /// A route of the family: Bearer keys, FastAPI's errors, the `analytics` function.
@@ -80,30 +79,29 @@ fn decoder<'a>(app: &'a App, ctx: &'a RequestCtx) -> decode::Decode<'a> {
     }
 }
 
-/// An event whose properties make it too large to store, as a validator of `properties`
-/// would say it.
-fn too_large(event: &Loc, fields: &Map<String, Value>) -> PydanticError {
-    event.field("properties").value_error(
-        fields.get("properties").unwrap_or(&Value::Null),
-        "the event would be larger than the 400 KB a stored item may hold",
-    )
-}
-
-/// The events whose names break the project's naming rule, as a validator of `event_name`
-/// would say it: located at `event(at)`.
-fn naming_errors(
+/// The events the service would refuse, in a validator's words: a name breaking the plan's
+/// naming at `event_name`, an event too large to store at its `properties`; `event(at)`
+/// locates the event, `fields(at)` gives its body as sent.
+fn refusals<'a>(
     app: &App,
     ctx: &RequestCtx,
     events: &[EventRequest],
     event: impl Fn(usize) -> Loc,
+    fields: impl Fn(usize) -> Option<&'a Map<String, Value>>,
 ) -> Vec<PydanticError> {
-    app.naming_violations(&ctx.settings, events)
+    app.refusals(&ctx.settings, events)
         .into_iter()
-        .map(|(at, rule)| {
-            event(at).field("event_name").value_error(
+        .map(|(at, refusal)| match refusal {
+            Refusal::Naming(rule) => event(at).field("event_name").value_error(
                 &Value::String(events[at].name.as_str().to_owned()),
                 &format!("event_name {rule}"),
-            )
+            ),
+            Refusal::TooLarge => event(at).field("properties").value_error(
+                fields(at)
+                    .and_then(|f| f.get("properties"))
+                    .unwrap_or(&Value::Null),
+                "the event would be larger than the 400 KB a stored item may hold",
+            ),
         })
         .collect()
 }
@@ -129,12 +127,15 @@ impl Endpoint for AnalyticsTrack {
         body: &Map<String, Value>,
     ) -> Result<Reply, Error> {
         let event = decode::single(body, &decoder(app, ctx)).map_err(invalid)?;
-        let named_badly = naming_errors(app, ctx, std::slice::from_ref(&event), |_| Loc::body());
-        if !named_badly.is_empty() {
-            return Err(invalid(named_badly));
-        }
-        if !event_fits(&event) {
-            return Err(invalid(vec![too_large(&Loc::body(), body)]));
+        let refused = refusals(
+            app,
+            ctx,
+            std::slice::from_ref(&event),
+            |_| Loc::body(),
+            |_| Some(body),
+        );
+        if !refused.is_empty() {
+            return Err(invalid(refused));
         }
         let outcome = app
             .record_batch(&ctx.project, &ctx.settings, vec![Ok(event)])
@@ -176,27 +177,16 @@ impl Endpoint for AnalyticsBatch {
         let events = decode::batch(body, &decoder(app, ctx)).map_err(invalid)?;
         // Validated whole: a name breaking the plan's naming, or an event too large to store,
         // fails the batch, as any invalid field.
-        let named_badly = naming_errors(app, ctx, &events, |at| {
-            Loc::body().field("events").index(at)
-        });
-        if !named_badly.is_empty() {
-            return Err(invalid(named_badly));
-        }
         let items = body.get("events").and_then(Value::as_array);
-        let too_large: Vec<_> = events
-            .iter()
-            .enumerate()
-            .filter(|(_, event)| !event_fits(event))
-            .map(|(at, _)| {
-                let item = items.and_then(|i| i.get(at)).and_then(Value::as_object);
-                too_large(
-                    &Loc::body().field("events").index(at),
-                    item.unwrap_or(&Map::new()),
-                )
-            })
-            .collect();
-        if !too_large.is_empty() {
-            return Err(invalid(too_large));
+        let refused = refusals(
+            app,
+            ctx,
+            &events,
+            |at| Loc::body().field("events").index(at),
+            |at| items.and_then(|i| i.get(at)).and_then(Value::as_object),
+        );
+        if !refused.is_empty() {
+            return Err(invalid(refused));
         }
         let outcome = app
             .record_batch(
