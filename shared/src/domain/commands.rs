@@ -28,6 +28,15 @@ pub struct UrlContext {
     pub hash: Option<String>,
     pub referer: Option<String>,
     pub source_url: Option<String>,
+    /// The page's title, where the SDK sends one (names its `page.visit`).
+    pub title: Option<String>,
+}
+
+impl UrlContext {
+    /// Whether the init says which page it was on.
+    pub fn names_a_page(&self) -> bool {
+        self.href.is_some() || self.raw.is_some() || self.path.is_some()
+    }
 }
 
 /// `context.client` as sent: the IP and user agent pulled out, everything else kept as given.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::domain::plan::TrackingPlan;
 use crate::domain::time::Timestamp;
+use crate::domain::visit::DEFAULT_SESSION_TIMEOUT_SECS;
 
 /// The longest retention we accept: ten years, far past any analytics need, and small enough
 /// that `now + retention` never overflows.
@@ -14,7 +15,7 @@ pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 /// Cloned for every request from the settings cache: the plan, the one part that is not a
 /// few bytes, is shared behind an `Arc` rather than copied.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectSettings {
     /// Zero the last IPv4 octet and the last 80 IPv6 bits before anything is stored. The GeoIP
     /// lookup still sees the full address, once, in memory.
@@ -24,9 +25,37 @@ pub struct ProjectSettings {
     pub retention_days: Option<u32>,
     /// Which event names are well-formed and which are stored.
     pub plan: Arc<TrackingPlan>,
+    /// Record `session.start`, `page.visit` and `session.end` (`domain::visit`). Off for a
+    /// project whose settings predate them, so it keeps its behaviour until it is set; on for
+    /// a new one ([`ProjectSettings::for_new_project`]).
+    pub auto_events: bool,
+    /// The longest gap between two activities of one visit.
+    pub session_timeout_secs: u32,
+}
+
+impl Default for ProjectSettings {
+    /// The settings of a project that never stored any: what every project had before
+    /// settings existed.
+    fn default() -> Self {
+        ProjectSettings {
+            anonymize_ip: false,
+            retention_days: None,
+            plan: Arc::default(),
+            auto_events: false,
+            session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
+        }
+    }
 }
 
 impl ProjectSettings {
+    /// What a project created now starts with: the defaults, automatic events on.
+    pub fn for_new_project() -> Self {
+        ProjectSettings {
+            auto_events: true,
+            ..ProjectSettings::default()
+        }
+    }
+
     /// When an item written at `now` expires, in epoch seconds (DynamoDB's TTL format).
     pub fn expires_at(&self, now: Timestamp) -> Option<i64> {
         self.retention_days

@@ -116,6 +116,11 @@ impl EventId {
         EventId(Uuid::new_v4())
     }
 
+    /// An id the server derives (the automatic events' stable ids).
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        EventId(uuid)
+    }
+
     pub fn parse(text: &str) -> Result<Self, &'static str> {
         parse_canonical_uuid(text).map(EventId)
     }

@@ -249,6 +249,7 @@ impl InitRequest {
                     hash: take("hash"),
                     referer: take("referer"),
                     source_url: take("source_url"),
+                    title: take("title"),
                 };
                 c.errors.extend(uf.errors);
             }

@@ -15,7 +15,7 @@ use crate::enrich::GEO_KEY;
 use crate::error::{Error, FieldError};
 use crate::queue::EnrichJob;
 use crate::store::item::get_i64;
-use crate::store::repo::{EventOutcome, InitWrite, event_fits, session_attr};
+use crate::store::repo::{EventOutcome, InitWrite, PageVisit, event_fits, session_attr};
 use crate::store::table::StoreError;
 
 /// Why an event would be refused before anything is stored (see [`App::refusals`]).
@@ -122,6 +122,7 @@ impl App {
             hash,
             referer,
             source_url,
+            title,
         } = &req.url;
         let mut url = Map::new();
         for (name, value) in [
@@ -132,6 +133,7 @@ impl App {
             ("hash", hash),
             ("referer", referer),
             ("source_url", source_url),
+            ("title", title),
         ] {
             if let Some(v) = value {
                 url.insert(name.into(), Value::String(v.clone()));
@@ -195,7 +197,28 @@ impl App {
             custom_data: req.custom_data.clone(),
             settings: settings.clone(),
         };
-        let item = self.store.init_session(project, &write).await?;
+        // The visit is read while the session is written: one round trip for both.
+        let (item, visit) = futures::future::try_join(
+            self.store.init_session(project, &write),
+            self.store.visit_item(project, &uuid),
+        )
+        .await?;
+        let page = req.url.names_a_page().then(|| PageVisit {
+            href: req.url.href.clone().or_else(|| req.url.raw.clone()),
+            path: req.url.path.clone(),
+            referer: req.url.referer.clone(),
+            title: req.url.title.clone(),
+        });
+        self.store
+            .visit_on_init(
+                project,
+                &uuid,
+                &item,
+                visit.as_ref(),
+                page.as_ref(),
+                settings,
+            )
+            .await?;
 
         let mut queued = false;
         if !req.synchronous

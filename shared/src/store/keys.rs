@@ -7,6 +7,8 @@
 //! | session       | `P#<project>#U#<uuid>`  | `~SESSION`                         |                                                     |
 //! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>#<uuid>` |
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
+//! | visit         | `P#<project>#U#<uuid>`  | `~VISIT`                           |                                                     |
+//! | open visit    | `P#<project>#U#<uuid>`  | `~OPEN`                            | `VISITS#<shard>` / `<deadline>#<PK>`                 |
 //! | settings      | `PROJECT#<project>`     | `SETTINGS`                         |                                                     |
 //! | dropped count | `PROJECT#<project>`     | `DROPPED`                          |                                                     |
 //! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
@@ -18,7 +20,17 @@
 //! | id sequence   | `SEQ`                   | `SEQ`                              |                                                     |
 //!
 //! `~` sorts after `EV#`, so one descending query on a session's partition bounded below by
-//! `EV#` returns the session item followed by its newest events: session/show is one request.
+//! `EV#` returns the visit, the session and the open-visit items followed by the newest events:
+//! session/show is one request. An event's write reads the session and its visit with one
+//! query from `~SESSION` up.
+//!
+//! A visit's state (`~VISIT`: number, start, last activity) is a small item apart from the
+//! session, so moving its last activity (once per UUID per stream batch on DynamoDB) costs one
+//! write unit, not the kilobytes of a session. Its `~OPEN` item, present while the visit is
+//! open and automatic events are on, is what the sweeper finds in GSI1: by the deadline it was
+//! written with, in one of [`VISIT_SHARDS`] partitions. It is not moved as activity goes on
+//! (that would be two index writes per touch); the sweeper moves it when it finds the visit
+//! still active past it.
 //! `occurred_at` is fixed-width UTC text (`2026-04-12T02:10:00.000000Z`), so string order is
 //! time order. event/show is one query on GSI1 per page.
 //!
@@ -106,6 +118,35 @@ pub const STREAM_STATUS_PK: &str = "STREAM";
 pub const STREAM_STATUS_SK: &str = "STATUS";
 
 pub const SESSION_SK: &str = "~SESSION";
+/// A UUID's visit state, in its session's partition (sorts after the session).
+pub const VISIT_SK: &str = "~VISIT";
+/// A UUID's open visit, in GSI1 while it awaits its end (sorts between events and session).
+pub const OPEN_VISIT_SK: &str = "~OPEN";
+
+/// How many GSI1 partitions the open visits are spread over. Every open visit's marker is
+/// written once per visit (and again when the sweeper finds it still active), a few writes per
+/// visit; sixteen partitions keep even a million visits an hour far below one partition's
+/// 1,000 writes a second, and the sweeper reads sixteen short ranges a minute.
+pub const VISIT_SHARDS: u32 = 16;
+
+/// The GSI1 partition of open visits of one shard.
+pub fn open_visits_pk(shard: u32) -> String {
+    format!("VISITS#{shard:02}")
+}
+
+/// The shard of a UUID's open visit: spread by the UUID's own randomness.
+pub fn open_visit_shard(uuid: &str) -> u32 {
+    let hash = uuid
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    hash % VISIT_SHARDS
+}
+
+/// An open visit's GSI1 sort key: its deadline first (the sweeper reads up to now), then its
+/// partition, so equal deadlines still sort one way on both engines.
+pub fn open_visit_sk(deadline: &str, session_pk: &str) -> String {
+    format!("{deadline}#{session_pk}")
+}
 pub const EVENT_SK_PREFIX: &str = "EV#";
 pub const COUNT_SK: &str = "COUNT";
 
@@ -182,6 +223,9 @@ mod tests {
             "ffffffff-ffff-ffff-ffff-ffffffffffff",
         );
         assert!(SESSION_SK > ev.as_str());
+        // The visit items sit beside the session, above every event.
+        assert!(OPEN_VISIT_SK > ev.as_str());
+        assert!(OPEN_VISIT_SK < SESSION_SK && SESSION_SK < VISIT_SK);
         assert!(event_id_sk("ffffffff").as_str() < EVENT_SK_PREFIX);
     }
 

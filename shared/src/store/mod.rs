@@ -1,6 +1,8 @@
 //! Storage: the single-table layout (`keys`), the engine contract (`table`), the repository of
-//! domain rules over it (`repo`), and the two engines.
+//! domain rules over it (`repo`), the two engines, and what both keep beside the items they
+//! write (`activity`).
 
+pub mod activity;
 pub mod cursor;
 pub mod engine;
 pub mod ids;
@@ -67,6 +69,14 @@ impl Table for AnyTable {
             AnyTable::Dynamo(t) => t.counts_are_exact(),
             #[cfg(feature = "embedded")]
             AnyTable::Embedded(t) => t.counts_are_exact(),
+        }
+    }
+
+    fn activity_from_stream(&self) -> bool {
+        match self {
+            AnyTable::Dynamo(t) => t.activity_from_stream(),
+            #[cfg(feature = "embedded")]
+            AnyTable::Embedded(t) => t.activity_from_stream(),
         }
     }
 }

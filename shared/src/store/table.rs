@@ -35,6 +35,9 @@ pub enum Condition {
     AbsentOrAtMost(String, i64),
     /// The item exists and the attribute equals the value.
     Equals(String, Attr),
+    /// The item exists, and its numeric attribute is absent or below the given value (a
+    /// "latest wins" write that never creates the item).
+    ExistsAndBelow(String, i64),
 }
 
 /// One typed change to an item. An update on an absent item creates it (as DynamoDB does),
@@ -261,6 +264,13 @@ pub trait Table: Send + Sync + 'static {
     /// Whether `index_count` is exact at every moment (the embedded engine) rather than
     /// trailing the writes (DynamoDB): only an exact count may steer which rows a read returns.
     fn counts_are_exact(&self) -> bool;
+
+    /// Whether a visit's last activity is moved by the change stream's consumer, in batches,
+    /// after the events (DynamoDB), rather than in the events' own transaction (the embedded
+    /// engine): then it trails the events by the stream's delay (see `store::activity`).
+    fn activity_from_stream(&self) -> bool {
+        false
+    }
 }
 
 /// The counts an item is counted under: its index partition, and the names in its
@@ -339,6 +349,11 @@ pub fn condition_holds(condition: &Condition, current: Option<&Item>) -> bool {
             .and_then(Attr::as_i64)
             .is_none_or(|v| v <= *bound),
         (Condition::Equals(_, _), None) => false,
+        (Condition::ExistsAndBelow(_, _), None) => false,
+        (Condition::ExistsAndBelow(name, bound), Some(item)) => item
+            .get(name)
+            .and_then(Attr::as_i64)
+            .is_none_or(|v| v < *bound),
         (Condition::Equals(name, value), Some(item)) => item.get(name) == Some(value),
     }
 }

@@ -38,6 +38,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
+use super::activity::{activity_of_json, activity_of_stream};
+use crate::store::activity::Activity;
 use crate::store::engine::dynamo::{DynamoTable, classify};
 use crate::store::item::{get_i64, get_s};
 use crate::store::keys::{self, TABLE};
@@ -64,6 +66,8 @@ pub struct Change {
     pub old_counters: Vec<String>,
     /// The counts it is counted under after the change (empty: not counted, or removed).
     pub new_counters: Vec<String>,
+    /// The UUID activity an inserted event stands for (`streams::activity`).
+    pub activity: Option<Activity>,
 }
 
 /// A stream record as the counters read it. Records without an eventID or a sequence number
@@ -731,6 +735,7 @@ impl Record {
                 sequence,
                 old_counters,
                 new_counters,
+                activity: activity_of_json(body.get("OldImage"), body.get("NewImage")),
             }),
             Err(reason) => Record::Poison {
                 event_id,
@@ -755,6 +760,7 @@ impl Record {
                     sequence,
                     old_counters,
                     new_counters,
+                    activity: activity_of_stream(body.old_image(), body.new_image()),
                 }),
                 (Err(reason), _) | (_, Err(reason)) => Record::Poison {
                     event_id,
@@ -772,6 +778,7 @@ mod tests {
 
     fn change(id: &str, old: Option<&str>, new: Option<&str>) -> Change {
         Change {
+            activity: None,
             event_id: id.into(),
             sequence: id.into(),
             old_counters: old.into_iter().map(Into::into).collect(),

@@ -1,10 +1,11 @@
 //! The DynamoDB table's change stream, consumed by a dispatcher: each feature that keeps state
-//! derived from the table (today the index counts behind event/show's totals; stats and last
-//! activity next) is a [`StreamHandler`] registered with the [`Dispatcher`], which hands every
+//! derived from the table (the counts behind event/show's totals and the stats; visits' last
+//! activity) is a [`StreamHandler`] registered with the [`Dispatcher`], which hands every
 //! delivery to each and tells Lambda where to deliver again from. `poller` reads the stream
 //! locally for `atrack serve --count-from-stream` and the tests, as the `count` function does
 //! on AWS.
 
+pub mod activity;
 pub mod counts;
 pub mod poller;
 
@@ -49,7 +50,9 @@ impl Dispatcher {
 
     /// The table's consumers: what the `count` function runs.
     pub fn for_table(table: DynamoTable) -> Self {
-        Dispatcher::new().with(IndexCounts(table))
+        Dispatcher::new()
+            .with(activity::LastActivity::new(table.clone()))
+            .with(IndexCounts(table))
     }
 
     /// Runs every handler over the records. Returns the sequence number to deliver again

@@ -12,7 +12,7 @@
 //! (`keys::dead_letter_sk`), and the shard moves past it: it never holds the shard up.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
@@ -29,9 +29,11 @@ use aws_smithy_types::byte_stream::ByteStream;
 use tokio::sync::{OnceCell, watch};
 
 use super::counts::{Change, CountError, Record};
+use crate::domain::time::SystemClock;
 use crate::store::engine::dynamo::{DynamoTable, classify};
 use crate::store::item::get_s;
 use crate::store::keys;
+use crate::store::repo::Repo;
 use crate::store::table::{Key, StoreError, StoreResult};
 
 /// Records per GetRecords call (the API's maximum).
@@ -41,9 +43,11 @@ pub const MAX_EMPTY_PAGES: usize = 5;
 /// Tries at counting a record alone that storage refuses before it is set aside.
 pub const MAX_ATTEMPTS: usize = 3;
 
-/// Polls one table's stream and keeps its index counts.
+/// Polls one table's stream and keeps its index counts and visits' last activity.
 pub struct StreamPoller {
     table: DynamoTable,
+    /// Moves last activity (`streams::activity`).
+    repo: Repo<DynamoTable>,
     streams: StreamsClient,
     stream_arn: OnceCell<String>,
     /// Where the last poll of each open shard stopped: the checkpoint then, and the iterator
@@ -54,6 +58,7 @@ pub struct StreamPoller {
 impl StreamPoller {
     pub fn new(table: DynamoTable, streams: StreamsClient) -> Self {
         StreamPoller {
+            repo: Repo::new(table.clone(), Arc::new(SystemClock)),
             table,
             streams,
             stream_arn: OnceCell::new(),
@@ -232,6 +237,9 @@ impl StreamPoller {
                         read
                     })
                     .collect();
+                // Before the checkpoint moves past them: a failure reads them again, and
+                // moving last activity twice changes nothing.
+                super::activity::apply(&self.repo, &records).await?;
                 match self.count_page(shard_id, &mut after, &records).await {
                     Ok(n) => counted += n,
                     Err(CountError::CheckpointMoved) => continue 'restart,

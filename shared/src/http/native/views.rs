@@ -26,6 +26,9 @@ const SESSION_FIELDS: &[(&str, bool)] = &[
     ("first_touch", true),
     ("created_at", false),
     ("updated_at", false),
+    // Ours, after the reference's.
+    ("visits", false),
+    ("last_activity_at", false),
 ];
 
 pub fn session(item: &Item) -> Value {
@@ -81,6 +84,7 @@ pub fn session_event(item: &Item) -> Value {
             "label",
             "category",
             "priority",
+            "visit",
         ],
     )
 }
@@ -106,6 +110,7 @@ pub fn event_row(item: &Item) -> Value {
             "priority",
             "page_url",
             "referrer",
+            "visit",
         ],
     )
 }

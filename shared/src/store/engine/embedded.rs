@@ -3,7 +3,8 @@
 //! table keyed by (GSI1PK, GSI1SK, PK, SK), maintained in the same transaction as the item.
 //! Two more tables ride along in that transaction: the number of entries in each index
 //! partition (what event/show's total reads, exact at every commit), and an expiry index
-//! (expires_at, PK, SK) that the sweeper walks to play DynamoDB's TTL.
+//! (expires_at, PK, SK) that the sweeper walks to play DynamoDB's TTL. An inserted event also
+//! moves its visit's last activity there (`store::activity`).
 //!
 //! Writes go through one writer thread that applies every queued write in a single transaction
 //! and commits once (group commit): each caller is answered only after the fsync that made its
@@ -22,6 +23,7 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
+use crate::store::activity::{activity_of_item, touch};
 use crate::store::item::{Item, MAX_ITEM_BYTES, get_s, item_size};
 use crate::store::keys::{GSI1, TABLE};
 use crate::store::table::{
@@ -461,6 +463,16 @@ impl Writer<'_, '_> {
             self.expiry
                 .insert((at, key.pk.as_str(), key.sk.as_str()), ())
                 .map_err(internal)?;
+        }
+        // An inserted event moves its visit's last activity in the same transaction (what the
+        // stream's consumer does on DynamoDB): no second write for the caller to wait on.
+        if previous.is_none()
+            && let Some(activity) = activity_of_item(item)
+        {
+            match self.apply(Job::Update(touch(&activity.partition, activity.at))) {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! copies, and event/show's pages by number and by cursor.
 
 use super::sessions::session_attr;
+use super::visits::{Activity, StoredVisit, Touch, split_session_and_visit};
 use super::{Repo, expired, expiry_op, json_map};
 use crate::domain::commands::EventRequest;
 use crate::domain::event::Category;
@@ -61,16 +62,6 @@ pub enum ListError {
     Store(#[from] StoreError),
 }
 
-/// The session's attributes an event copies, plus its expiry: `context` alone may be
-/// kilobytes, and an event needs two strings of it.
-const SESSION_FIELDS_FOR_EVENTS: &[&[&str]] = &[
-    &["id"],
-    &["ip_address"],
-    &[session_attr::CONTEXT, "client", "ipAddress"],
-    &[session_attr::CONTEXT, "client", "userAgent"],
-    &[TTL_ATTR],
-];
-
 /// How far a session's expiry may trail its newest event's before an event moves it. A
 /// session's expiry must follow its last activity of any kind, so its attribution outlives
 /// the events that keep arriving; moving it on every event would double an event's writes.
@@ -94,21 +85,47 @@ fn expiry_lags(session: &Item, settings: &ProjectSettings, now: Timestamp) -> bo
 const COUNT_LAG_ALLOWANCE: u64 = 10_000;
 
 impl<T: Table> Repo<T> {
-    /// What an event copies from its session (`id`, the addresses), read without the rest of
-    /// the item, which holds kilobytes of context an event never needs. Makes sure the session
-    /// exists and that its expiry keeps up with the event's (see [`EXPIRY_SLACK_SECS`]).
+    /// The session an event copies from (`id`, the addresses) and its UUID's visit, in one
+    /// query of the partition from `~SESSION` up (the two items, a few kilobytes: what reading
+    /// the session alone costs). Makes sure the session exists and that its expiry keeps up
+    /// with the event's (see [`EXPIRY_SLACK_SECS`]).
     async fn session_for_event(
         &self,
         project: &Project,
         uuid: &SessionUuid,
         settings: &ProjectSettings,
         now: Timestamp,
-    ) -> StoreResult<Item> {
+    ) -> StoreResult<(Item, StoredVisit)> {
         let key = Self::session_key(project, uuid);
-        let found = self
+        let page = self
             .table
-            .read(Read::new(&key).only(SESSION_FIELDS_FOR_EVENTS))
+            .query(Query {
+                index: None,
+                partition: key.pk.clone(),
+                range: SortRange::AtLeast(keys::SESSION_SK.into()),
+                ascending: true,
+                limit: 2,
+                start_after: None,
+                skip: 0,
+            })
             .await?;
+        let (found, visit) = split_session_and_visit(page.items);
+        let visit = StoredVisit::from_item(visit.as_ref(), now);
+        let session = self
+            .session_item_for_event(uuid, found, settings, now, key)
+            .await?;
+        Ok((session, visit))
+    }
+
+    /// The session item an event copies from, made or renewed where it must be.
+    async fn session_item_for_event(
+        &self,
+        uuid: &SessionUuid,
+        found: Option<Item>,
+        settings: &ProjectSettings,
+        now: Timestamp,
+        key: Key,
+    ) -> StoreResult<Item> {
         if let Some(session) = &found {
             if expired(session, now) {
                 // Past its retention, only waiting for deletion: gone, as far as anyone can
@@ -131,7 +148,7 @@ impl<T: Table> Repo<T> {
                     Err(StoreError::ConditionFailed) => {
                         return self
                             .table
-                            .read(Read::new(&key).consistent().only(SESSION_FIELDS_FOR_EVENTS))
+                            .read(Read::new(&key).consistent())
                             .await?
                             .ok_or_else(|| StoreError::Internal("session vanished".into()));
                     }
@@ -178,11 +195,34 @@ impl<T: Table> Repo<T> {
             return Err(StoreError::ItemTooLarge);
         }
         let now = self.now();
-        let uuid = event.uuid.to_string();
-        let pk = keys::session_pk(project.as_str(), &uuid);
-        let session = self
+        let (session, visit) = self
             .session_for_event(project, &event.uuid, settings, now)
             .await?;
+        let at = Activity {
+            project,
+            uuid: &event.uuid,
+            session: &session,
+            settings,
+            now,
+        };
+        let visit = self.visit_activity(&at, visit, Touch::WithEvent).await?;
+        self.write_event(project, &session, event, visit, settings, now)
+            .await
+    }
+
+    /// Writes an event of visit `visit` copying from `session`, once per client `event_id`
+    /// (see [`Repo::record_event`]).
+    pub(super) async fn write_event(
+        &self,
+        project: &Project,
+        session: &Item,
+        event: EventRequest,
+        visit: i64,
+        settings: &ProjectSettings,
+        now: Timestamp,
+    ) -> StoreResult<EventOutcome> {
+        let uuid = event.uuid.to_string();
+        let pk = keys::session_pk(project.as_str(), &uuid);
         let occurred_at = event.occurred_at.to_string();
         let expires_at = settings.expires_at(now);
         let client_keyed = event.event_id.is_some();
@@ -237,11 +277,12 @@ impl<T: Table> Repo<T> {
         let id = self.ids.next(&self.table).await?;
         let item = event_item(EventRow {
             project,
-            session: &session,
+            session,
             event,
             event_id: &event_id,
             sk,
             occurred_at,
+            visit,
             id,
             received: &Received::new(project, now),
             settings,
@@ -295,11 +336,19 @@ impl<T: Table> Repo<T> {
         let mut uuids: Vec<SessionUuid> = events.iter().map(|(_, e)| e.uuid).collect();
         uuids.sort_unstable_by_key(|u| u.to_string());
         uuids.dedup();
-        let sessions = futures::future::try_join_all(
-            uuids
-                .iter()
-                .map(|uuid| self.session_for_event(project, uuid, settings, now)),
-        )
+        // Each UUID's session and the visit its events belong to, read (and started) once.
+        let sessions = futures::future::try_join_all(uuids.iter().map(|uuid| async move {
+            let (session, visit) = self.session_for_event(project, uuid, settings, now).await?;
+            let at = Activity {
+                project,
+                uuid,
+                session: &session,
+                settings,
+                now,
+            };
+            let visit = self.visit_activity(&at, visit, Touch::WithEvent).await?;
+            Ok::<_, StoreError>((session, visit))
+        }))
         .await?;
         let session_of =
             |uuid: &SessionUuid| uuids.iter().position(|u| u == uuid).map(|i| &sessions[i]);
@@ -320,7 +369,7 @@ impl<T: Table> Repo<T> {
             let client_keyed = event.event_id.is_some();
             let event_id = event.event_id.unwrap_or_else(EventId::new_v4).to_string();
             let occurred_at = event.occurred_at.to_string();
-            let Some(session) = session_of(&event.uuid) else {
+            let Some((session, visit)) = session_of(&event.uuid) else {
                 outcomes[at] = Some(Err(StoreError::Internal("session not read".into())));
                 continue;
             };
@@ -342,6 +391,7 @@ impl<T: Table> Repo<T> {
                 event_id: &event_id,
                 sk,
                 occurred_at,
+                visit: *visit,
                 id: self.ids.next(&self.table).await?,
                 received: &received,
                 settings,
@@ -573,12 +623,14 @@ impl Received {
 /// What an event item is made of.
 struct EventRow<'a> {
     project: &'a Project,
-    /// The session's fields an event copies (`SESSION_FIELDS_FOR_EVENTS`).
+    /// The session an event copies its `id` and addresses from.
     session: &'a Item,
     event: EventRequest,
     event_id: &'a str,
     sk: String,
     occurred_at: String,
+    /// The number of the UUID's visit the event belongs to.
+    visit: i64,
     /// The event's number (`id`).
     id: i64,
     received: &'a Received,
@@ -595,6 +647,7 @@ fn event_item(row: EventRow<'_>) -> Item {
         event_id,
         sk,
         occurred_at,
+        visit,
         id,
         received,
         settings,
@@ -655,6 +708,7 @@ fn event_item(row: EventRow<'_>) -> Item {
         ("created_at".into(), Attr::s(&received.text)),
         ("updated_at".into(), Attr::s(&received.text)),
         ("event_id".into(), Attr::s(event_id)),
+        ("visit".into(), Attr::n(visit)),
     ]);
     // Optional fields are stored only when sent (rows read an absent one as null): an event
     // item stays under the 1 KB that one write unit covers.

@@ -34,7 +34,11 @@ impl<T: Table> Repo<T> {
             ("created_at".into(), now_attr(now)),
         ]);
         match self.table.put(item, Some(Condition::NotExists)).await {
-            Ok(()) => return Ok(KeyRegistration::Registered),
+            Ok(()) => {
+                // A project gets its first settings with its first key: a new project's.
+                self.ensure_project_settings(project).await?;
+                return Ok(KeyRegistration::Registered);
+            }
             Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(e),
         }

@@ -1,11 +1,12 @@
 //! The repository: every domain rule over the storage, written once over the `Table` contract
-//! and so shared by both engines, split by aggregate: `keys`, `sessions`, `events`,
-//! `projects` (settings).
+//! and so shared by both engines, split by aggregate: `keys`, `sessions`, `visits`,
+//! `events`, `projects` (settings).
 
 mod events;
 mod keys;
 mod projects;
 mod sessions;
+mod visits;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub use events::{EventOutcome, EventPage, EventStats, ListError, event_fits};
 pub use projects::expiry_op;
 pub use sessions::{InitWrite, SESSION_EVENTS_LIMIT, SessionWithEvents, session_attr};
+pub use visits::{OpenVisit, PageVisit, Settled, StoredVisit};
 
 use super::cursor::CursorCodec;
 use super::ids::IdAllocator;

@@ -9,6 +9,7 @@ use crate::domain::plan::{NameList, NamePattern, Naming, TrackingPlan};
 use crate::domain::project::Project;
 use crate::domain::settings::{MAX_RETENTION_DAYS, ProjectSettings};
 use crate::domain::time::Timestamp;
+use crate::domain::visit::{DEFAULT_SESSION_TIMEOUT_SECS, MAX_SESSION_TIMEOUT_SECS};
 use crate::store::item::{Attr, Item, get_i64};
 use crate::store::keys;
 use crate::store::table::{Key, Read, StoreError, StoreResult, Table, Update, UpdateOp};
@@ -92,11 +93,38 @@ impl<T: Table> Repo<T> {
                     .ok_or_else(|| StoreError::Internal("malformed project settings".into()))?,
             ),
         };
+        let session_timeout_secs = match get_i64(&item, "session_timeout_secs") {
+            None => DEFAULT_SESSION_TIMEOUT_SECS,
+            Some(secs) => u32::try_from(secs)
+                .ok()
+                .filter(|s| (1..=MAX_SESSION_TIMEOUT_SECS).contains(s))
+                .ok_or_else(malformed)?,
+        };
         Ok(ProjectSettings {
             anonymize_ip,
             retention_days,
             plan: Arc::new(read_plan(&item)?),
+            // Absent in settings written before automatic events existed: off, as then.
+            auto_events: matches!(item.get("auto_events"), Some(Attr::Bool(true))),
+            session_timeout_secs,
         })
+    }
+
+    /// Gives a project the settings of a new one ([`ProjectSettings::for_new_project`]) unless
+    /// it has settings already: called when a project gets a key pair, so a project created
+    /// from now on records automatic events, and one that set anything keeps what it set.
+    pub async fn ensure_project_settings(&self, project: &Project) -> StoreResult<()> {
+        let key = settings_key(project);
+        if self
+            .table()
+            .read(Read::new(&key).consistent())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.set_project_settings(project, &ProjectSettings::for_new_project())
+            .await
     }
 
     /// Replaces a project's settings.
@@ -110,6 +138,11 @@ impl<T: Table> Repo<T> {
         {
             return Err(StoreError::Rejected(format!(
                 "retention must be 1 to {MAX_RETENTION_DAYS} days"
+            )));
+        }
+        if !(1..=MAX_SESSION_TIMEOUT_SECS).contains(&settings.session_timeout_secs) {
+            return Err(StoreError::Rejected(format!(
+                "the session timeout must be 1 to {MAX_SESSION_TIMEOUT_SECS} seconds"
             )));
         }
         let key = settings_key(project);
@@ -127,6 +160,11 @@ impl<T: Table> Repo<T> {
             UpdateOp::Set("naming".into(), Attr::s(plan.naming().as_str())),
             UpdateOp::Set("allow".into(), list_attr(plan.allow())),
             UpdateOp::Set("deny".into(), list_attr(plan.deny())),
+            UpdateOp::Set("auto_events".into(), Attr::Bool(settings.auto_events)),
+            UpdateOp::Set(
+                "session_timeout_secs".into(),
+                Attr::n(i64::from(settings.session_timeout_secs)),
+            ),
         ]);
         self.table()
             .update(Update {

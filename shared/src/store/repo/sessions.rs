@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::visits::{StoredVisit, visit_fields};
 use super::{Repo, expired, expiry_op, json_map, now_attr};
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
@@ -205,7 +206,8 @@ impl<T: Table> Repo<T> {
             .await
     }
 
-    /// The session and its newest events, newest first, in one query.
+    /// The session and its newest events, newest first, in one query. The session carries
+    /// its UUID's `visits` and `last_activity_at` (from the visit item above it).
     pub async fn session_with_events(
         &self,
         project: &Project,
@@ -218,24 +220,36 @@ impl<T: Table> Repo<T> {
                 partition: keys::session_pk(project.as_str(), &uuid.to_string()),
                 range: SortRange::AtLeast(keys::EVENT_SK_PREFIX.into()),
                 ascending: false,
-                limit: SESSION_EVENTS_LIMIT + 1,
+                // Above the events: the visit, the session and the open-visit items.
+                limit: SESSION_EVENTS_LIMIT + 3,
                 start_after: None,
                 skip: 0,
             })
             .await?;
         let now = self.now();
-        let mut items = page.items.into_iter();
-        match items.next() {
-            Some(first) if get_s(&first, SK) == Some(keys::SESSION_SK) && !expired(&first, now) => {
-                Ok(Some(SessionWithEvents {
-                    session: first,
-                    events: items
-                        .filter(|event| !expired(event, now))
-                        .take(SESSION_EVENTS_LIMIT)
-                        .collect(),
-                }))
+        let mut session = None;
+        let mut visit = None;
+        let mut events = Vec::new();
+        for item in page.items {
+            match get_s(&item, SK) {
+                Some(keys::SESSION_SK) => session = Some(item),
+                Some(keys::VISIT_SK) => visit = Some(item),
+                Some(sk) if sk.starts_with(keys::EVENT_SK_PREFIX) => events.push(item),
+                _ => {}
             }
-            _ => Ok(None),
         }
+        let Some(mut session) = session.filter(|s| !expired(s, now)) else {
+            return Ok(None);
+        };
+        let visit = StoredVisit::from_item(visit.as_ref(), now);
+        session.extend(visit_fields(&visit).map(|(name, value)| (name.to_owned(), value)));
+        Ok(Some(SessionWithEvents {
+            session,
+            events: events
+                .into_iter()
+                .filter(|event| !expired(event, now))
+                .take(SESSION_EVENTS_LIMIT)
+                .collect(),
+        }))
     }
 }

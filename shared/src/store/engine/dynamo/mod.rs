@@ -288,6 +288,12 @@ impl Expr {
                 let v = self.value(AttributeValue::N(bound.to_string()));
                 format!("attribute_not_exists({a}) OR {a} <= {v}")
             }
+            Condition::ExistsAndBelow(attr, bound) => {
+                let pk = pk();
+                let a = self.name(attr);
+                let v = self.value(AttributeValue::N(bound.to_string()));
+                format!("attribute_exists({pk}) AND (attribute_not_exists({a}) OR {a} < {v})")
+            }
             Condition::Equals(attr, value) => {
                 let pk = pk();
                 let a = self.name(attr);
@@ -413,6 +419,12 @@ impl Table for DynamoTable {
     /// Counts trail the writes by the stream's delay (`engine::dynamo_counts`).
     fn counts_are_exact(&self) -> bool {
         false
+    }
+
+    /// The `count` function (or `serve --count-from-stream`'s poller) moves visits' last
+    /// activity from the stream (`streams::activity`).
+    fn activity_from_stream(&self) -> bool {
+        true
     }
 
     async fn read(&self, read: Read<'_>) -> StoreResult<Option<Item>> {
