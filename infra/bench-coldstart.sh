@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 command -v zip >/dev/null || { echo "bench-coldstart: zip is not installed (apt-get install zip)" >&2; exit 1; }
-functions=(init attributes event session-show event-show enrich count)
+functions=(init attributes event session-show event-show enrich count sweep)
 
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "atrack-fn-$f"); done

@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// does that job.
     #[arg(long, env = "ATRACK_COUNT_FROM_STREAM")]
     count_from_stream: bool,
+    /// How often to end the visits idle past their project's session timeout (recording
+    /// their `session.end`), in seconds.
+    #[arg(long, env = "ATRACK_SWEEP_INTERVAL", value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    sweep_interval: u64,
 }
 
 /// The secret that signs event/show's cursors, created at first start and kept beside the data
@@ -256,6 +261,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let stop = stop_rx.clone();
         background.push(tokio::spawn(async move {
             atrack_shared::runtime::worker::run_embedded(&app, &queue, stop).await;
+        }));
+    }
+    {
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        let every = Duration::from_secs(args.sweep_interval);
+        background.push(tokio::spawn(async move {
+            atrack_shared::runtime::worker::run_visit_sweeper(&app, every, stop).await;
         }));
     }
     match app.store.table() {

@@ -1,6 +1,6 @@
 //! Lambda entry points: an HTTP function runs the router limited to its own route; the enrich
 //! function consumes SQS batches and the count function the table's stream, both reporting
-//! partial batch failures.
+//! partial batch failures; the sweep function ends idle visits on a schedule.
 
 use std::sync::Arc;
 
@@ -59,6 +59,33 @@ pub async fn run_count() -> Result<(), BoxError> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let dispatcher = dispatcher.clone();
         async move { Ok::<_, BoxError>(process_stream_batch(&dispatcher, &event.payload).await) }
+    }))
+    .await
+}
+
+/// Runs the scheduled sweeper that ends idle visits (an EventBridge schedule invokes it,
+/// every minute by default). A failed sweep is an error, so the invocation shows as failed;
+/// the next one goes on where it stopped, as the open visits are still in the index.
+pub async fn run_sweep() -> Result<(), BoxError> {
+    let app = build_app().await?;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+        let app = app.clone();
+        async move {
+            // Boxed: the sweep's future is too deep for the compiler's layout limit when
+            // inlined into `main`.
+            let report = Box::pin(app.sweep_visits()).await?;
+            tracing::info!(
+                ended = report.ended,
+                extended = report.extended,
+                superseded = report.superseded,
+                "visits swept"
+            );
+            Ok::<_, BoxError>(serde_json::json!({
+                "ended": report.ended,
+                "extended": report.extended,
+                "superseded": report.superseded,
+            }))
+        }
     }))
     .await
 }

@@ -179,3 +179,30 @@ pub async fn run_sweeper(
         }
     }
 }
+
+/// Ends idle visits every `every` (`App::sweep_visits`), until `shutdown` turns true.
+pub async fn run_visit_sweeper(
+    app: &App,
+    every: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match app.sweep_visits().await {
+            Ok(report) if report == Default::default() => {}
+            Ok(report) => tracing::info!(
+                ended = report.ended,
+                extended = report.extended,
+                superseded = report.superseded,
+                "visits swept"
+            ),
+            Err(e) => tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "sweeping visits failed; will retry"
+            ),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}

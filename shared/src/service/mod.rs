@@ -5,6 +5,7 @@
 //! - `ingest`: init (a visit), attributes, events and batches
 //! - `reads`: session/show's session and event/show's pages
 //! - `stats`: the analytics stats and the ingest path's state
+//! - `visits`: the sweeper that ends idle visits
 //! - `enrichment`: enriching an init, inline or from a queued job
 //! - `keys`, `settings`: the per-process caches in front of the store
 //! - `cache`: the bounded expiring cache both use
@@ -16,6 +17,7 @@ pub mod keys;
 pub mod reads;
 pub mod settings;
 pub mod stats;
+pub mod visits;
 
 use std::sync::Arc;
 
