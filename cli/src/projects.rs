@@ -1,5 +1,6 @@
-//! `atrack projects show|set`: a project's IP anonymization, data retention and tracking plan
-//! (naming rule, allow and deny lists), and how many events the plan has dropped.
+//! `atrack projects show|set`: a project's IP anonymization, data retention, tracking plan
+//! (naming rule, allow and deny lists), automatic visit events and session timeout, and how
+//! many events the plan has dropped.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use atrack_shared::domain::plan::{NameList, Naming, TrackingPlan};
 use atrack_shared::domain::project::Project;
 use atrack_shared::domain::settings::{MAX_RETENTION_DAYS, ProjectSettings};
 use atrack_shared::domain::time::SystemClock;
+use atrack_shared::domain::visit::{MAX_SESSION_TIMEOUT_SECS, MIN_SESSION_TIMEOUT_SECS};
 use atrack_shared::store::repo::Repo;
 use clap::{Subcommand, ValueEnum};
 
@@ -67,9 +69,44 @@ pub enum ProjectsCommand {
         /// answered as handled, `"dropped": true`, and counted.
         #[arg(long, value_name = "LIST", value_parser = name_list)]
         deny: Option<NameList>,
+        /// Record session.start, page.visit and session.end (on for projects created now;
+        /// projects from before keep theirs off until this is set).
+        #[arg(long)]
+        auto_events: Option<bool>,
+        /// The longest gap between two activities of one visit, in seconds: 60 to 604800
+        /// (7 days); 1800 by default. Applies to the visits that start afterwards.
+        #[arg(long, value_name = "SECONDS")]
+        session_timeout: Option<u32>,
+        /// Accept a --session-timeout under 60 seconds (for tests).
+        #[arg(long)]
+        allow_short_timeout: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+/// Whether a session timeout may be set: 60 s to 7 days, or down to 1 s when short ones are
+/// allowed (tests that wait for a visit to end).
+fn check_session_timeout(secs: u32, allow_short: bool) -> Result<(), String> {
+    let min = if allow_short {
+        1
+    } else {
+        MIN_SESSION_TIMEOUT_SECS
+    };
+    if (min..=MAX_SESSION_TIMEOUT_SECS).contains(&secs) {
+        return Ok(());
+    }
+    Err(if (1..MIN_SESSION_TIMEOUT_SECS).contains(&secs) {
+        format!(
+            "--session-timeout {secs} is shorter than {MIN_SESSION_TIMEOUT_SECS} seconds; \
+             pass --allow-short-timeout to accept it (for tests)"
+        )
+    } else {
+        format!(
+            "--session-timeout must be {min} to {MAX_SESSION_TIMEOUT_SECS} seconds (7 days), \
+             not {secs}"
+        )
+    })
 }
 
 /// A list as printed; `empty` says what an empty one means (every name for allow).
@@ -95,6 +132,8 @@ fn print(project: &Project, settings: &ProjectSettings, dropped: u64) {
         list_text(plan.allow(), "(every name)")
     );
     println!("deny:           {}", list_text(plan.deny(), "(none)"));
+    println!("auto_events:    {}", settings.auto_events);
+    println!("session_timeout: {}s", settings.session_timeout_secs);
     println!("dropped_events: {dropped}");
 }
 
@@ -113,8 +152,16 @@ pub async fn run(cmd: ProjectsCommand) -> anyhow::Result<()> {
             naming,
             allow,
             deny,
+            auto_events,
+            session_timeout,
+            allow_short_timeout,
             store,
         } => {
+            if let Some(secs) = session_timeout {
+                check_session_timeout(secs, allow_short_timeout).map_err(|why| {
+                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, why + "\n")
+                })?;
+            }
             let project = Project::parse(&project).map_err(anyhow::Error::msg)?;
             let repo = Repo::new(store.open().await?, Arc::new(SystemClock));
             let mut settings = repo.project_settings(&project).await?;
@@ -134,6 +181,12 @@ pub async fn run(cmd: ProjectsCommand) -> anyhow::Result<()> {
             )
             .map_err(|why| clap::Error::raw(clap::error::ErrorKind::ValueValidation, why + "\n"))?;
             settings.plan = Arc::new(plan);
+            if let Some(on) = auto_events {
+                settings.auto_events = on;
+            }
+            if let Some(secs) = session_timeout {
+                settings.session_timeout_secs = secs;
+            }
             repo.set_project_settings(&project, &settings).await?;
             print(&project, &settings, repo.dropped_events(&project).await?);
         }
