@@ -2,7 +2,8 @@
 //! Local: the tracking plan is set, kept across calls that change other settings, shown with
 //! the count of dropped events, and applied by `atrack serve`; bad input (an unknown naming, a
 //! malformed list, an entry no name could match) exits with code 2, says why, and changes
-//! nothing.
+//! nothing. The visit settings (automatic events, session timeout) likewise, and `atrack
+//! serve` starts visits at init and its sweeper ends them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -102,7 +103,14 @@ impl Store {
 
     /// `atrack serve` on this store with a known key pair, settings cached for a second.
     fn serve(&self) -> Served {
-        let mut command = self.command(&["serve", "--addr", "127.0.0.1:0"]);
+        self.serve_with(&[])
+    }
+
+    /// [`Store::serve`] with more options.
+    fn serve_with(&self, extra: &[&str]) -> Served {
+        let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
+        all.extend_from_slice(extra);
+        let mut command = self.command(&all);
         command
             .args(["--public-key", PUBLIC, "--secret-key", SECRET])
             .env("ATRACK_NO_GEOIP_FETCH", "1")
@@ -145,6 +153,21 @@ impl Drop for Served {
 }
 
 impl Served {
+    /// POSTs with the public key, asserting 200.
+    async fn public(&self, path: &str, body: &Value) -> Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("x-a-track-key", PUBLIC)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json body");
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
     async fn event(&self, name: &str) -> Value {
         let response = reqwest::Client::new()
             .post(format!("{}/event", self.base))
@@ -338,4 +361,125 @@ async fn a_plan_set_on_dynamodb_reaches_a_running_server_and_its_drops_are_shown
     }
     assert_eq!(served.event("debug.again").await["dropped"], true);
     assert_eq!(dropped_shown(&store, "default"), drops + 1);
+}
+
+/// The visit settings: shown, set, kept, and refused out of range with exit code 2.
+fn visit_settings_are_set_and_refused_out_of_range(store: &Store) {
+    // A project that never set anything keeps the behaviour it had: no automatic events.
+    let fresh = store.show("shop");
+    assert_eq!(field(&fresh, "auto_events"), "false");
+    assert_eq!(field(&fresh, "session_timeout"), "1800s");
+    for (args, says) in [
+        (vec!["--session-timeout", "59"], "--allow-short-timeout"),
+        (vec!["--session-timeout", "0"], "60 to 604800 seconds"),
+        (vec!["--session-timeout", "604801"], "60 to 604800 seconds"),
+        (
+            vec!["--session-timeout", "604801", "--allow-short-timeout"],
+            "1 to 604800 seconds",
+        ),
+        (vec!["--session-timeout", "soon"], "invalid value"),
+        (vec!["--auto-events", "maybe"], "invalid value"),
+    ] {
+        let mut all = vec!["projects", "set", "shop"];
+        all.extend_from_slice(&args);
+        let refused = store.run(&all);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&refused)
+        );
+        assert!(
+            text(&refused).contains(says),
+            "{args:?} should say {says:?}: {}",
+            text(&refused)
+        );
+        let kept = store.show("shop");
+        assert_eq!(field(&kept, "session_timeout"), "1800s", "{args:?}");
+    }
+    let set = store.set(
+        "shop",
+        &["--auto-events", "true", "--session-timeout", "600"],
+    );
+    assert_eq!(field(&set, "auto_events"), "true");
+    assert_eq!(field(&set, "session_timeout"), "600s");
+    // Kept by a call that changes something else.
+    let kept = store.set("shop", &["--naming", "activity"]);
+    assert_eq!(field(&kept, "auto_events"), "true");
+    assert_eq!(field(&kept, "session_timeout"), "600s");
+    let short = store.set("shop", &["--session-timeout", "5", "--allow-short-timeout"]);
+    assert_eq!(field(&short, "session_timeout"), "5s");
+}
+
+#[test]
+fn visit_settings_on_the_embedded_store() {
+    visit_settings_are_set_and_refused_out_of_range(&Store::embedded());
+}
+
+#[test]
+fn visit_settings_on_dynamodb_local() {
+    visit_settings_are_set_and_refused_out_of_range(&Store::dynamo());
+}
+
+/// `atrack serve` records a new UUID's start and page visit at its init, and its sweeper
+/// (`--sweep-interval`) ends the visit once it has been idle past the project's timeout.
+async fn serve_starts_and_ends_visits(store: &Store, wait: Duration) {
+    store.set(
+        "default",
+        &[
+            "--auto-events",
+            "true",
+            "--session-timeout",
+            "1",
+            "--allow-short-timeout",
+        ],
+    );
+    let served = store.serve_with(&["--sweep-interval", "1"]);
+    let uuid = uuid::Uuid::new_v4().to_string();
+    served
+        .public(
+            "/init",
+            &json!({"uuid": uuid, "synchronous": true,
+                    "context": {"url": {"href": "https://shop.test/", "path": "/"}}}),
+        )
+        .await;
+    let names = |data: &Value| -> Vec<String> {
+        let mut names: Vec<String> = data["data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let data = served.public("/session/show", &json!({"uuid": uuid})).await;
+    assert_eq!(names(&data), ["page.visit", "session.start"], "{data}");
+    let deadline = Instant::now() + wait;
+    loop {
+        let data = served.public("/session/show", &json!({"uuid": uuid})).await;
+        if names(&data).contains(&"session.end".to_owned()) {
+            assert_eq!(
+                names(&data),
+                ["page.visit", "session.end", "session.start"],
+                "{data}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no session.end: {data}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_starts_and_ends_visits_on_the_embedded_store() {
+    let store = Store::embedded();
+    serve_starts_and_ends_visits(&store, Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn serve_starts_and_ends_visits_on_dynamodb_local() {
+    // The sweeper waits ten seconds past a deadline there, for the stream's consumer.
+    let store = Store::dynamo();
+    serve_starts_and_ends_visits(&store, Duration::from_secs(25)).await;
 }

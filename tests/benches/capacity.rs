@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use atrack_shared::domain::time::{ManualClock, Timestamp};
 use atrack_shared::store::engine::dynamo::capacity::{CapacityMeter, Units};
 use atrack_tests::{Engine, ServerOptions, TestServer};
 use serde_json::{Value, json};
@@ -313,4 +314,86 @@ async fn main() {
             |_| json!({"name": "add_to_cart", "cursor": cursor}),
         )
         .await;
+
+    visits().await;
+}
+
+/// What visits cost: a project with automatic events on, 50 UUIDs each opening a visit with
+/// an init, then one event each (so every event is its UUID's only activity in the stream
+/// batch: the worst case for last activity, one touch per event), the stream's consumer,
+/// and the sweep that ends the 50 visits once their timeout has passed.
+async fn visits() {
+    let meter = Arc::new(CapacityMeter::new());
+    let start = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
+    let clock = ManualClock::new(Timestamp::from_micros(start));
+    let mut options = ServerOptions::new(Engine::Dynamo);
+    options.geo = true;
+    options.meter = Some(meter.clone());
+    options.auto_events = true;
+    options.clock = Arc::new(clock.clone());
+    let bench = Bench {
+        server: TestServer::start(options).await,
+        meter,
+    };
+    bench
+        .server
+        .public("/init", &json!({"uuid": Uuid::new_v4()}))
+        .await;
+    let uuids: Vec<String> = (0..50).map(|_| Uuid::new_v4().to_string()).collect();
+    println!();
+    println!("With automatic visit events on (`--auto-events true`):");
+    println!();
+    println!(
+        "| endpoint | case | calls | RCU/call | WCU/call | of which GSI | DynamoDB calls/call |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    bench
+        .row(
+            "/init",
+            "new UUID: session.start, page.visit, visit and open-visit items",
+            50,
+            false,
+            |i| init_body(&uuids[i], i),
+        )
+        .await;
+    bench
+        .row(
+            "/init",
+            "known UUID within its visit: page.visit",
+            50,
+            false,
+            |i| init_body(&uuids[i], i),
+        )
+        .await;
+    // A second on: the events are later activity than the inits.
+    clock.advance_millis(1000);
+    bench
+        .row(
+            "/event",
+            "no event_id, within the visit, 50 UUIDs",
+            50,
+            false,
+            |i| json!({"uuid": uuids[i], "event": "add_to_cart", "attributes": event_attributes(i)}),
+        )
+        .await;
+    let before = bench.meter.read();
+    bench.server.settle().await;
+    print_row(
+        "count (stream)",
+        "per event: counts and last activity (one touch per UUID per batch)",
+        50,
+        bench.meter.read() - before,
+    );
+    clock.advance_millis(
+        (i64::from(atrack_shared::domain::visit::DEFAULT_SESSION_TIMEOUT_SECS) + 60) * 1000,
+    );
+    let before = bench.meter.read();
+    let report = bench.server.app.sweep_visits().await.expect("sweep");
+    assert_eq!(report.ended, 51, "{report:?}");
+    print_row(
+        "sweep",
+        "per visit ended: its session.end and marker, the open item removed",
+        report.ended,
+        bench.meter.read() - before,
+    );
 }

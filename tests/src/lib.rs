@@ -66,6 +66,10 @@ pub struct TestTable {
     pub table: AnyTable,
     pub engine: Engine,
     _dir: Option<TempDir>,
+    /// On DynamoDB, the stream poller of [`TestTable::settle`], kept so each settle goes on
+    /// where the last one stopped, as the `count` function does, instead of reading the shard
+    /// again from its checkpoint.
+    poller: tokio::sync::OnceCell<StreamPoller>,
 }
 
 /// The AWS SDK configuration for the local services, or a loud failure explaining how to get
@@ -128,6 +132,7 @@ pub async fn open_table_metered(
                 table: AnyTable::Embedded(table),
                 engine,
                 _dir: Some(dir),
+                poller: tokio::sync::OnceCell::new(),
             }
         }
         Engine::Dynamo => {
@@ -151,17 +156,27 @@ pub async fn open_table_metered(
                 table: AnyTable::Dynamo(table),
                 engine,
                 _dir: None,
+                poller: tokio::sync::OnceCell::new(),
             }
         }
     }
 }
 
 impl TestTable {
-    /// Brings derived state up to date with every write made so far: on DynamoDB, counts the
-    /// table's stream (what the `count` function does on AWS); the embedded engine's counts are
-    /// exact at every commit already.
+    /// Brings derived state up to date with every write made so far: on DynamoDB, reads the
+    /// table's stream (what the `count` function does on AWS: counts, last activity); the
+    /// embedded engine keeps both in its own writes already.
     pub async fn settle(&self) {
-        settle(&self.table).await;
+        if let AnyTable::Dynamo(table) = &self.table {
+            let poller = self
+                .poller
+                .get_or_init(|| async {
+                    let aws = local_aws("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").await;
+                    StreamPoller::new(table.clone(), streams_client(&aws))
+                })
+                .await;
+            poller.poll_once().await.expect("read the table's stream");
+        }
     }
 }
 
@@ -312,6 +327,9 @@ pub struct ServerOptions {
     /// Browser origins allowed by CORS, as `atrack serve --cors-origin` takes them (none: no
     /// cross-origin browser access).
     pub cors_origins: Vec<String>,
+    /// Project `default` records automatic visit events, as a project created now does. Off
+    /// by default: most suites check what their own requests store, event by event.
+    pub auto_events: bool,
 }
 
 impl ServerOptions {
@@ -325,6 +343,7 @@ impl ServerOptions {
             config: Config::default(),
             meter: None,
             cors_origins: Vec::new(),
+            auto_events: false,
         }
     }
 }
@@ -386,6 +405,20 @@ impl TestServer {
             .register_key(&project, Scope::Secret, SECRET_KEY)
             .await
             .expect("register secret key");
+        // Registering the keys gave the project a new project's settings (automatic events
+        // on); the suite asked for its own.
+        let mut settings = app
+            .store
+            .project_settings(&project)
+            .await
+            .expect("settings");
+        if settings.auto_events != options.auto_events {
+            settings.auto_events = options.auto_events;
+            app.store
+                .set_project_settings(&project, &settings)
+                .await
+                .expect("set settings");
+        }
 
         let (stop_worker, stop_rx) = watch::channel(false);
         if options.enrichment == Enrichment::EmbeddedWorker {

@@ -111,6 +111,16 @@ async fn add_project(server: &TestServer) {
             .await
             .expect("register a key of project other");
     }
+    // Like project `default` here, without automatic visit events: the suite counts what its
+    // own requests store.
+    let mut settings = server.app.store.project_settings(&other).await.unwrap();
+    settings.auto_events = false;
+    server
+        .app
+        .store
+        .set_project_settings(&other, &settings)
+        .await
+        .unwrap();
 }
 
 /// POSTs `{"events": events}` to /batch with the public key.
@@ -460,7 +470,8 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
                 "occurred_at",
                 "label",
                 "category",
-                "priority"
+                "priority",
+                "visit"
             ]
         );
         assert_eq!(event["uuid"], uuid.as_str());
@@ -526,7 +537,8 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
             "category",
             "priority",
             "page_url",
-            "referrer"
+            "referrer",
+            "visit"
         ]
     );
     let row_summary: Vec<Value> = rows

@@ -31,7 +31,7 @@ on_both_engines!(
     merging_an_empty_map_changes_nothing_and_succeeds,
     numbers_read_back_as_the_numbers_written,
     a_read_of_named_paths_returns_just_those,
-    an_event_reads_only_what_it_copies_from_its_session,
+    an_event_reads_its_session_and_visit_in_one_request,
     failed_update_condition_changes_nothing,
     absent_or_at_most_guards_numbers,
     table_query_pages_cover_every_item_once_in_order,
@@ -354,10 +354,12 @@ async fn a_read_of_named_paths_returns_just_those(engine: Engine) {
     );
 }
 
-/// The reads a table is asked for, by key and projection, around a real engine.
+/// The reads a table is asked for (by key and projection) and the partitions it is asked to
+/// query, around a real engine.
 struct ReadSpy {
     inner: AnyTable,
     reads: std::sync::Mutex<Vec<(Key, Vec<Vec<String>>)>>,
+    queries: std::sync::Mutex<Vec<String>>,
 }
 
 impl Table for ReadSpy {
@@ -384,6 +386,7 @@ impl Table for ReadSpy {
     }
 
     async fn query(&self, query: Query) -> StoreResult<Page> {
+        self.queries.lock().unwrap().push(query.partition.clone());
         self.inner.query(query).await
     }
 
@@ -398,15 +401,22 @@ impl Table for ReadSpy {
     fn counts_are_exact(&self) -> bool {
         self.inner.counts_are_exact()
     }
+
+    fn activity_from_stream(&self) -> bool {
+        self.inner.activity_from_stream()
+    }
 }
 
 /// A session item holds kilobytes of context; an event copies its id and two strings of it.
-/// Every read of the session an event makes names what it needs, never the whole item.
-async fn an_event_reads_only_what_it_copies_from_its_session(engine: Engine) {
+/// An event's write reads what it copies from its session and its UUID's visit with one
+/// query of the partition (the same read units as the session alone on DynamoDB, which bills a
+/// read by the item's size whatever it returns), never a read per item.
+async fn an_event_reads_its_session_and_visit_in_one_request(engine: Engine) {
     let t = open_table(engine).await;
     let spy = ReadSpy {
         inner: t.table.clone(),
         reads: Default::default(),
+        queries: Default::default(),
     };
     let clock = ManualClock::new(Timestamp::parse_rfc3339(T0).unwrap());
     let repo = Repo::new(spy, Arc::new(clock.clone()));
@@ -415,32 +425,40 @@ async fn an_event_reads_only_what_it_copies_from_its_session(engine: Engine) {
     let mut init = init_write(uuid, "https://a-track.io/?utm_source=google");
     init.context["client"]["bulk"] = json!("y".repeat(8000));
     repo.init_session(&p, &init).await.unwrap();
-    repo.table().reads.lock().unwrap().clear();
-
-    repo.record_event(&p, new_event(uuid, "purchase", clock.now()), &KEEP)
-        .await
-        .unwrap();
-    let session_key = Key::new(format!("P#acme#U#{uuid}"), "~SESSION");
-    let reads = repo.table().reads.lock().unwrap().clone();
-    let of_session: Vec<_> = reads.iter().filter(|(k, _)| *k == session_key).collect();
-    assert!(
-        !of_session.is_empty(),
-        "the event reads its session: {reads:?}"
-    );
-    for (_, paths) in of_session {
-        assert!(
-            !paths.is_empty(),
-            "a whole-item read of the session: {reads:?}"
+    // The first event starts the UUID's first visit; the second continues it.
+    for name in ["purchase", "refund"] {
+        repo.table().reads.lock().unwrap().clear();
+        repo.table().queries.lock().unwrap().clear();
+        repo.record_event(&p, new_event(uuid, name, clock.now()), &KEEP)
+            .await
+            .unwrap();
+        let partition = format!("P#acme#U#{uuid}");
+        let reads = repo.table().reads.lock().unwrap().clone();
+        let queries = repo.table().queries.lock().unwrap().clone();
+        assert_eq!(
+            queries,
+            std::slice::from_ref(&partition),
+            "{name}: {queries:?}"
         );
-        assert!(
-            !paths.iter().any(|p| p.len() == 1 && p[0] == "context"),
-            "{paths:?}"
-        );
+        let of_partition: Vec<_> = reads
+            .iter()
+            .filter(|(k, _)| k.pk == partition && !k.sk.starts_with("EID#"))
+            .collect();
+        if name == "refund" {
+            assert!(of_partition.is_empty(), "{name}: {of_partition:?}");
+        }
+        clock.advance_millis(2000);
     }
-    // And what it copied is right: the session's address and user agent.
+    // What it copied is right: the session's address and user agent; and both events are of
+    // the first visit.
     let found = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
-    assert_eq!(get_s(&found.events[0], "ip_address"), Some("50.89.98.90"));
-    assert_eq!(get_s(&found.events[0], "user_agent"), Some("UA/1.0"));
+    assert_eq!(found.events.len(), 2);
+    for event in &found.events {
+        assert_eq!(get_s(event, "ip_address"), Some("50.89.98.90"));
+        assert_eq!(get_s(event, "user_agent"), Some("UA/1.0"));
+        assert_eq!(event.get("visit"), Some(&Attr::n(1)));
+    }
+    assert_eq!(found.session.get("visits"), Some(&Attr::n(1)));
 }
 
 async fn failed_update_condition_changes_nothing(engine: Engine) {

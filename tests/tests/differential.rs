@@ -31,10 +31,11 @@
 //! JSON objects are compared as maps (key order is not part of JSON's meaning); numbers are
 //! compared exactly, `1` and `1.0` being different answers.
 //!
-//! Reading totals: `event/show`'s `meta.total` is kept from DynamoDB's stream on AWS, so on
-//! DynamoDB it trails new events by the stream's delay. Before every `event/show` the suite
-//! calls `server.settle()` on both servers (it counts the stream on DynamoDB and does nothing on
-//! the embedded engine): that is the "counter has caught up" step a client would wait for.
+//! Reading totals and last activity: `event/show`'s `meta.total` and session/show's
+//! `last_activity_at` are kept from DynamoDB's stream on AWS, so on DynamoDB they trail new
+//! events by the stream's delay. Before every `event/show` and `session/show` the suite calls
+//! `server.settle()` on both servers (it reads the stream on DynamoDB and does nothing on the
+//! embedded engine): that is the "has caught up" step a client would wait for.
 //! Init enrichment runs in the request on both servers (no queue), so sessions are complete
 //! when init answers.
 
@@ -1604,8 +1605,9 @@ async fn run(
         let mut scenario_statuses = Vec::new();
         let mut first_finding: Option<usize> = None;
         for (ti, step) in scenario.steps.iter().enumerate() {
-            if step.endpoint == Endpoint::EventShow {
-                // The counter catches up (a no-op on the embedded engine).
+            if matches!(step.endpoint, Endpoint::EventShow | Endpoint::SessionShow) {
+                // The counter and the visits' last activity catch up (a no-op on the embedded
+                // engine).
                 for side in sides.iter_mut() {
                     if side.unsettled {
                         let started = Instant::now();

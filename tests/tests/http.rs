@@ -172,7 +172,8 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             // Ours, after the reference's fields: the defaults of an event that sent none.
             "label": null,
             "category": "user_action",
-            "priority": "medium"
+            "priority": "medium",
+            "visit": 1
         }])
     );
     assert!(data["events"][0]["id"].is_u64());
@@ -205,7 +206,8 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             "category",
             "priority",
             "page_url",
-            "referrer"
+            "referrer",
+            "visit"
         ]
     );
     assert_eq!(row["id"], data["events"][0]["id"]);

@@ -487,7 +487,7 @@ async fn samples_make_only_the_dynamodb_calls_their_function_may() {
         AnyTable::Dynamo(table),
         None,
         Enricher::new(Geo::disabled()),
-        Arc::new(clock),
+        Arc::new(clock.clone()),
     ));
     let project = Project::parse("default").unwrap();
     for (scope, key) in [
@@ -518,4 +518,21 @@ async fn samples_make_only_the_dynamodb_calls_their_function_may() {
     // Every HTTP function was exercised.
     let every: BTreeSet<&str> = Route::ALL.iter().map(|r| r.spec().function).collect();
     assert_eq!(functions_seen, every);
+
+    // The sweep function, once the samples' visits have been idle past their timeout (and the
+    // stream's settling time): it ends them, with only the calls its role allows.
+    clock.advance_millis(
+        (i64::from(atrack_shared::domain::visit::DEFAULT_SESSION_TIMEOUT_SECS) + 60) * 1000,
+    );
+    calls.take();
+    let report = app.sweep_visits().await.expect("a sweep");
+    assert!(report.ended >= 1, "{report:?}");
+    let allowed = allowed_dynamodb_actions(&template, "sweep");
+    for call in calls.take() {
+        assert!(
+            allowed.contains(&call),
+            "the sweep function calls {call}, which its role does not allow (it allows \
+             {allowed:?})"
+        );
+    }
 }

@@ -154,7 +154,11 @@ async fn retention_stamps_every_item_with_an_expiry(engine: Engine) {
 
     let expected = start.micros() / 1_000_000 + 30 * 86_400;
     let items = session_items(server.table(), &uuid).await;
-    assert_eq!(items.len(), 3, "session, event and marker: {items:?}");
+    assert_eq!(
+        items.len(),
+        4,
+        "session, visit, event and marker: {items:?}"
+    );
     for item in &items {
         assert_eq!(get_i64(item, TTL_ATTR), Some(expected), "{item:?}");
     }
@@ -228,7 +232,10 @@ async fn the_sweeper_deletes_expired_items_and_their_counts() {
     };
     let now = (start.micros() / 1_000_000 + 2 * 86_400) as u64;
     let swept = table.sweep_expired(now).await.unwrap();
-    assert_eq!(swept, 4, "the expired session and its three events");
+    assert_eq!(
+        swept, 5,
+        "the expired session, its visit and its three events"
+    );
 
     let gone = server
         .public("/session/show", &json!({"uuid": expiring}))

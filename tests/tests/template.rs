@@ -759,9 +759,10 @@ fn batch_and_analytics_roles_allow_exactly_the_calls_their_code_makes() {
             .collect()
     };
     // /batch (store/repo/events.rs `record_events`, and `record_event` for an event with an
-    // event_id but no timestamp): the key, settings and sessions read, the id sequence and
-    // sessions updated, markers and expired sessions put, keyed events looked for in bulk,
-    // events written in bulk. No Query, no Delete, no transaction, no queue.
+    // event_id but no timestamp): the key and settings read, each session with its visit
+    // queried, the id sequence, sessions and visits updated, markers, expired sessions and a
+    // visit's automatic events put, keyed events looked for in bulk, events written in bulk.
+    // No Delete, no transaction, no queue.
     let batch = resource(&t, &role_name(&functions["batch"]));
     assert_eq!(
         actions_on(batch, "dynamodb:"),
@@ -770,6 +771,7 @@ fn batch_and_analytics_roles_allow_exactly_the_calls_their_code_makes() {
             "BatchWriteItem",
             "GetItem",
             "PutItem",
+            "Query",
             "UpdateItem"
         ])
     );
@@ -780,8 +782,23 @@ fn batch_and_analytics_roles_allow_exactly_the_calls_their_code_makes() {
     let analytics = resource(&t, &role_name(&functions["analytics"]));
     assert_eq!(
         actions_on(analytics, "dynamodb:"),
-        on_table(&["BatchWriteItem", "GetItem", "PutItem", "UpdateItem"])
+        on_table(&[
+            "BatchWriteItem",
+            "GetItem",
+            "PutItem",
+            "Query",
+            "UpdateItem"
+        ])
     );
+    // The sweeper reads the open visits in GSI1 only, never the table by query (nor a scan),
+    // and writes and deletes single items.
+    let sweep = resource(&t, &role_name(&functions["sweep"]));
+    let mut expected = on_table(&["DeleteItem", "GetItem", "PutItem", "UpdateItem"]);
+    expected.insert((
+        "dynamodb:Query".to_owned(),
+        describe(&tagged("Sub", "${Table.Arn}/index/GSI1")),
+    ));
+    assert_eq!(actions_on(sweep, "dynamodb:"), expected);
     assert_eq!(
         actions_on(analytics, "sqs:"),
         BTreeSet::from([(
