@@ -7,7 +7,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use atrack_shared::enrich::url::{UrlInput, attribute, classify_host, registrable_domain};
+use atrack_shared::enrich::referrer::{classify_host, registrable_domain};
+use atrack_shared::enrich::url::{UrlInput, attribute};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod geo;
+pub mod referrer;
 pub mod url;
 
 use std::collections::BTreeMap;

@@ -6,6 +6,10 @@
 use serde_json::{Value, json};
 use woothee::parser::Parser;
 
+mod bot;
+
+use bot::is_bot;
+
 /// Real user agents are a few hundred bytes; longer input is cut before any parsing so that a
 /// hostile 100 KB header costs no more than a normal one.
 const MAX_UA_BYTES: usize = 1024;
@@ -61,52 +65,6 @@ fn version_after(ua: &str, token: &str) -> Option<String> {
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
         .unwrap_or(rest.len());
     major_minor(&rest[..end])
-}
-
-fn is_bot(ua: &str, woothee_category: &str) -> bool {
-    if woothee_category == "crawler" {
-        return true;
-    }
-    let lower = ua.to_ascii_lowercase();
-    const MARKERS: &[&str] = &[
-        "crawler",
-        "spider",
-        "slurp",
-        "headlesschrome",
-        "lighthouse",
-        "python-requests",
-        "python-urllib",
-        "curl/",
-        "wget/",
-        "go-http-client",
-        "facebookexternalhit",
-        "bingpreview",
-        "scrapy",
-        "libwww-perl",
-        "node-fetch",
-        "axios/",
-        "httpclient",
-        "java/",
-        "phantomjs",
-        "puppeteer",
-        "playwright",
-        "uptime",
-        "pingdom",
-        "monitor",
-        "preview",
-        "ahrefs",
-        "semrush",
-        "mj12",
-        "dataprovider",
-        "ia_archiver",
-    ];
-    if MARKERS.iter().any(|m| lower.contains(m)) {
-        return true;
-    }
-    // Word-final "bot" (Googlebot, GPTBot, ClaudeBot, AdsBot) but not the phone brand Cubot.
-    lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|w| w.ends_with("bot") && w != "cubot")
 }
 
 /// The Android device model inside the first parentheses, e.g. "Pixel 7" or "SM-S918B".
