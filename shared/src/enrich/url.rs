@@ -1,11 +1,11 @@
 //! URL and attribution, pure functions: `url_data` from whichever URL parts the client sent,
 //! UTM tags and campaign ids, ad click ids, the remaining query parameters, and the traffic
-//! source and medium from utm_source, the click id's network or the referrer.
+//! source, medium and search term from utm_source, the click id's network or the referrer.
 
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::referrer::{classify_host, registrable_domain};
+use super::referrer::{lookup, registrable_domain};
 
 /// URL parts as the client sent them (`context.url`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,6 +28,8 @@ pub struct Attribution {
     pub click_ids: Map<String, Value>,
     pub source: String,
     pub medium: String,
+    /// The search engine's query, when the referrer is one and carries it.
+    pub search_term: Option<String>,
     pub referer: Option<String>,
 }
 
@@ -41,6 +43,7 @@ impl Attribution {
             "click_ids": self.click_ids,
             "source": self.source,
             "medium": self.medium,
+            "search_term": self.search_term,
             "referer": self.referer,
         })
     }
@@ -62,6 +65,9 @@ const CAMPAIGN_KEYS: &[&str] = &[
     "network",
     "placement",
 ];
+
+/// Source and medium of a visit whose referrer is a page of the same site.
+pub const INTERNAL: &str = "internal";
 
 /// Ad click ids and the network each one belongs to, in priority order for `source`.
 pub const CLICK_IDS: &[(&str, &str)] = &[
@@ -204,26 +210,32 @@ pub fn attribute(
         .as_deref()
         .and_then(host_of)
         .and_then(|h| registrable_domain(&h));
-    let referrer_host = referer.as_deref().and_then(host_of);
-    // A referrer on the landing page's own site is navigation, not a traffic source.
-    let external_referrer = referrer_host
-        .filter(|h| landing_domain.is_none() || registrable_domain(h) != landing_domain);
-    let referrer_class = external_referrer.as_deref().and_then(classify_host);
+    let referrer_url = referer.as_deref().and_then(|r| Url::parse(r).ok());
+    let referrer_host = referrer_url.as_ref().and_then(Url::host_str);
+    // A referrer on the landing page's own site is navigation within it, not a traffic source.
+    let internal = referrer_host
+        .is_some_and(|h| landing_domain.is_some() && registrable_domain(h) == landing_domain);
+    let external_referrer = referrer_host.filter(|_| !internal);
+    let known = external_referrer.and_then(lookup);
+    let search_term = known
+        .zip(referrer_url.as_ref())
+        .and_then(|(k, url)| k.search_term(url));
 
     let source = utm("utm_source")
         .or_else(|| click_network.map(str::to_owned))
-        .or_else(|| referrer_class.map(|(s, _)| s.to_owned()))
+        .or_else(|| known.map(|k| k.source.to_owned()))
         .or_else(|| {
             external_referrer
-                .as_deref()
                 .map(|h| registrable_domain(h).unwrap_or_else(|| h.to_ascii_lowercase()))
         })
+        .or_else(|| internal.then(|| INTERNAL.to_owned()))
         .unwrap_or_else(|| "direct".to_owned());
     let medium = utm("utm_medium")
         .or_else(|| click_network.map(|_| "cpc".to_owned()))
-        .or_else(|| referrer_class.map(|(_, m)| m.to_owned()))
-        .or_else(|| external_referrer.as_ref().map(|_| "referral".to_owned()))
+        .or_else(|| known.map(|k| k.medium.to_owned()))
+        .or_else(|| external_referrer.map(|_| "referral".to_owned()))
         .or_else(|| utm("utm_source").map(|_| "referral".to_owned()))
+        .or_else(|| internal.then(|| INTERNAL.to_owned()))
         .unwrap_or_else(|| "direct".to_owned());
 
     let mut url_data = Map::new();
@@ -250,6 +262,7 @@ pub fn attribute(
         click_ids,
         source,
         medium,
+        search_term,
         referer,
     }
 }
@@ -389,6 +402,20 @@ mod tests {
             ("https://outlook.live.com/", "outlook", "email"),
             ("https://outlook.office.com/", "outlook", "email"),
             ("https://mail.yahoo.com/", "yahoo_mail", "email"),
+            ("https://search.yahoo.co.jp/search?p=x", "yahoo", "search"),
+            ("https://mail.yahoo.co.jp/", "yahoo_mail", "email"),
+            ("https://chatgpt.com/", "chatgpt", "chatbot"),
+            (
+                "https://www.perplexity.ai/search/abc",
+                "perplexity",
+                "chatbot",
+            ),
+            (
+                "https://news.ycombinator.com/item?id=1",
+                "hacker_news",
+                "social",
+            ),
+            ("android-app://com.google.android.gm/", "gmail", "email"),
             (
                 "https://blog.partner.example.co.uk/post",
                 "example.co.uk",
@@ -406,6 +433,36 @@ mod tests {
     }
 
     #[test]
+    fn a_search_engines_query_is_kept_as_the_search_term() {
+        let a = from_href(
+            "https://a-track.io/",
+            Some("https://www.bing.com/search?q=session+tracking&form=QBLH"),
+        );
+        assert_eq!((a.source.as_str(), a.medium.as_str()), ("bing", "search"));
+        assert_eq!(a.search_term.as_deref(), Some("session tracking"));
+        assert_eq!(a.to_json()["search_term"], "session tracking");
+        // Kept beside a paid click's attribution too: the click says how, the term says what.
+        let paid = from_href(
+            "https://a-track.io/?msclkid=m",
+            Some("https://www.bing.com/search?q=atrack"),
+        );
+        assert_eq!(
+            (paid.source.as_str(), paid.medium.as_str()),
+            ("bing", "cpc")
+        );
+        assert_eq!(paid.search_term.as_deref(), Some("atrack"));
+        for (referer, why) in [
+            ("https://www.google.com/", "no query"),
+            ("https://www.facebook.com/?q=x", "not a search engine"),
+            ("https://a-track.io/search?q=x", "the site's own search"),
+        ] {
+            let a = from_href("https://a-track.io/", Some(referer));
+            assert_eq!(a.search_term, None, "{why}: {referer}");
+            assert_eq!(a.to_json()["search_term"], Value::Null);
+        }
+    }
+
+    #[test]
     fn utm_source_wins_and_direct_is_the_fallback() {
         let a = from_href(
             "https://x.io/?utm_source=newsletter&utm_medium=email&gclid=g",
@@ -418,7 +475,16 @@ mod tests {
         let d = from_href("https://x.io/", None);
         assert_eq!((d.source.as_str(), d.medium.as_str()), ("direct", "direct"));
         let internal = from_href("https://www.x.io/a", Some("https://x.io/b"));
-        assert_eq!(internal.source, "direct");
+        assert_eq!(
+            (internal.source.as_str(), internal.medium.as_str()),
+            ("internal", "internal")
+        );
+        // Campaign tags on an internal link still name the campaign.
+        let tagged = from_href("https://x.io/?utm_source=banner", Some("https://x.io/b"));
+        assert_eq!(
+            (tagged.source.as_str(), tagged.medium.as_str()),
+            ("banner", "referral")
+        );
     }
 
     #[test]
