@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use woothee::parser::Parser;
 
 mod bot;
+mod browser;
 
 use bot::is_bot;
 
@@ -92,16 +93,101 @@ fn android_model(ua: &str) -> Option<String> {
         .find(|m| !m.is_empty())
 }
 
-fn windows_version(nt: &str) -> &str {
-    match nt {
-        "10.0" => "10",
-        "6.3" => "8.1",
-        "6.2" => "8",
-        "6.1" => "7",
-        "6.0" => "Vista",
-        "5.1" | "5.2" => "XP",
-        other => other,
+/// Windows' marketing name for a version token: "NT 10.0" → "10", "98", "Win 9x 4.90" → "ME".
+fn windows_version(ua: &str) -> Option<&'static str> {
+    if let Some(i) = ua.find("Windows NT ") {
+        let nt = &ua[i + 11..];
+        let nt = nt[..nt.find([';', ')']).unwrap_or(nt.len())].trim();
+        return Some(match nt {
+            "10.0" => "10",
+            "6.4" => "10",
+            "6.3" => "8.1",
+            "6.2" => "8",
+            "6.1" => "7",
+            "6.0" => "Vista",
+            "5.1" | "5.2" => "XP",
+            "5.0" | "5.01" => "2000",
+            "4.0" => "NT 4.0",
+            _ => return None,
+        });
     }
+    const OLD: &[(&str, &str)] = &[
+        ("Win 9x 4.90", "ME"),
+        ("Windows ME", "ME"),
+        ("Win98", "98"),
+        ("Windows 98", "98"),
+        ("Win95", "95"),
+        ("Windows 95", "95"),
+        ("Windows 2000", "2000"),
+        ("Windows XP", "XP"),
+        ("WinNT", "NT"),
+        ("Windows NT", "NT"),
+    ];
+    OLD.iter()
+        .find(|(token, _)| ua.contains(token))
+        .map(|(_, v)| *v)
+}
+
+/// The first version found after one of `tokens`.
+fn version_after_any(ua: &str, tokens: &[&str]) -> Option<String> {
+    tokens.iter().find_map(|t| version_after(ua, t))
+}
+
+/// Smart TVs, set-top boxes and streaming sticks, by the words their user agents use. Asked
+/// only of platforms a TV runs (Android, Linux, Tizen, webOS, unknown), so a phone or desktop
+/// never pays for the look-up.
+fn is_tv(ua: &str) -> bool {
+    const TV: &[&str] = &[
+        "SMART-TV",
+        "SmartTV",
+        "Smart TV",
+        "SMART TV",
+        "HbbTV",
+        "GoogleTV",
+        "Google TV",
+        "Android TV",
+        "AndroidTV",
+        "BRAVIA",
+        "NetCast",
+        "Web0S",
+        "webOS.TV",
+        "AFTS",
+        "AFTM",
+        "AFTT",
+        "AFTB",
+        "AFTK",
+        "AFTN",
+        "AFTR",
+        "AFTKA",
+        "CrKey",
+        "Roku",
+        "Opera TV",
+        "OMI/",
+        "TV Safari",
+        "Large Screen",
+        "MiTV",
+        "MIBOX",
+        "DTV",
+        "VIDAA",
+        "TiVo",
+        "SHIELD Android",
+        "; TV ",
+        "AppleTV",
+        "tvOS",
+        "Viera",
+        "AQUOS",
+        "Philips",
+        "PhilipsTV",
+        "NETTV",
+        "Vizio",
+        "STB",
+        "TVBro",
+        "_TV_",
+        "SmartHub",
+        "Freebox",
+        "SAMSUNG-TV",
+    ];
+    TV.iter().any(|t| ua.contains(t))
 }
 
 /// Parses a user agent. Never fails: unknown parts stay `None`.
@@ -118,140 +204,212 @@ pub fn parse(parser: &Parser, user_agent: &str) -> Device {
         ..Device::default()
     };
 
-    // Operating system and model.
+    // Operating system and model, most specific platform first: Windows Phone names Android
+    // and iPhone for compatibility, KaiOS and UC Browser's "Adr" strings name no Android at all.
     let ios_version = ua
         .find(" OS ")
         .filter(|_| ua.contains("like Mac OS X"))
         .and_then(|i| major_minor(&ua[i + 4..]));
-    if ua.contains("iPad") {
-        d.model = Some("iPad".into());
-        d.os_name = Some("iPadOS".into());
-        d.os_version = ios_version.clone();
-        d.is_tablet = true;
-    } else if ua.contains("iPhone") || ua.contains("iPod") {
-        d.model = Some(
-            if ua.contains("iPod") {
-                "iPod"
-            } else {
-                "iPhone"
-            }
-            .into(),
-        );
-        d.os_name = Some("iOS".into());
-        d.os_version = ios_version.clone();
-    } else if ua.contains("Android") {
-        d.os_name = Some("Android".into());
-        d.os_version = version_after(ua, "Android ");
-        d.model = android_model(ua);
-        d.is_tablet = !ua.contains("Mobile") || ua.contains("Tablet");
-    } else if ua.contains("CrOS") {
-        d.os_name = Some("Chrome OS".into());
-        d.os_version = version_after(ua, "Chrome/");
-    } else if let Some(i) = ua.find("Windows NT ") {
-        d.os_name = Some("Windows".into());
-        let nt = &ua[i + 11..];
-        let nt_end = nt.find([';', ')']).unwrap_or(nt.len());
-        d.os_version = Some(windows_version(nt[..nt_end].trim()).to_owned());
-    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
-        d.os_name = Some("macOS".into());
-        d.os_version = version_after(ua, "Mac OS X ");
-    } else if ua.contains("Linux") || ua.contains("X11") {
-        d.os_name = Some("Linux".into());
-    } else if let Some(w) = &w
-        && w.os != "UNKNOWN"
+    let android = ua.contains("Android") || ua.contains("Adr ") || ua.contains("android");
+    let os: Option<(&str, Option<String>)> = if ua.contains("Windows Phone")
+        || ua.contains("WPDesktop")
+        || ua.contains("IEMobile")
+        || ua.contains("Windows Mobile")
+        || ua.contains("Windows CE")
     {
-        d.os_name = Some(w.os.to_owned());
-        d.os_version = major_minor(&w.os_version);
+        Some((
+            "Windows Phone",
+            version_after_any(ua, &["Windows Phone OS ", "Windows Phone "]),
+        ))
+    } else if ua.contains("KAIOS") || ua.contains("KaiOS") {
+        Some(("KaiOS", version_after_any(ua, &["KAIOS/", "KaiOS/"])))
+    } else if ua.contains("Chromebook") {
+        Some(("Chrome OS", None))
+    } else if android {
+        d.model = android_model(ua);
+        Some((
+            "Android",
+            version_after_any(ua, &["Android ", "Adr ", "android "]),
+        ))
+    } else if ua.contains("iPad") {
+        d.model = Some("iPad".into());
+        d.is_tablet = true;
+        Some(("iPadOS", ios_version.clone()))
+    } else if ua.contains("iPhone") || ua.contains("iPod") || ua.contains("dv(iPh") {
+        let model = if ua.contains("iPod") {
+            "iPod"
+        } else {
+            "iPhone"
+        };
+        d.model = Some(model.into());
+        Some(("iOS", ios_version.clone()))
+    } else if ua.contains("Darwin/") {
+        // Apps' CFNetwork requests: Darwin on a Mac says which Mac or its architecture.
+        if ua.contains("Mac") || ua.contains("x86_64") || ua.starts_with("Safari/") {
+            Some(("macOS", None))
+        } else {
+            Some(("iOS", None))
+        }
+    } else if ua.contains("Tizen") {
+        Some(("Tizen", version_after(ua, "Tizen ")))
+    } else if ua.contains("Web0S") || ua.contains("webOS") || ua.contains("hpwOS") {
+        Some(("webOS", None))
+    } else if ua.contains("BlackBerry") || ua.contains("BB10") || ua.contains("RIM Tablet") {
+        if ua.contains("PlayBook") || ua.contains("RIM Tablet") {
+            d.is_tablet = true;
+        }
+        Some(("BlackBerry", version_after(ua, "Version/")))
+    } else if ua.contains("Symbian")
+        || ua.contains("SymbOS")
+        || ua.contains("Series60")
+        || ua.contains("S60;")
+        || ua.contains("Series40")
+    {
+        Some(("Symbian", None))
+    } else if ua.contains("Bada") || ua.contains("bada") {
+        Some(("Bada", None))
+    } else if ua.contains("PlayStation") || ua.contains("PLAYSTATION") {
+        Some(("PlayStation", None))
+    } else if ua.contains("Nintendo") {
+        Some(("Nintendo", None))
+    } else if ua.contains("CrOS") {
+        Some(("Chrome OS", version_after(ua, "Chrome/")))
+    } else if ua.contains("Windows") || ua.contains("Win9") || ua.contains("WinNT") {
+        Some(("Windows", windows_version(ua).map(str::to_owned)))
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") || ua.contains("Mac_PowerPC") {
+        Some(("macOS", version_after(ua, "Mac OS X ")))
+    } else if ua.contains("FreeBSD") {
+        Some(("FreeBSD", None))
+    } else if ua.contains("OpenBSD") {
+        Some(("OpenBSD", None))
+    } else if ua.contains("NetBSD") {
+        Some(("NetBSD", None))
+    } else if ua.contains("SunOS") {
+        Some(("Solaris", None))
+    } else if ua.contains("Linux") || ua.contains("X11") || ua.contains("Ubuntu") {
+        Some(("Linux", None))
+    } else if ua.contains("MIDP") || ua.contains("J2ME") || ua.contains("CLDC") {
+        Some(("Java ME", None))
+    } else {
+        // woothee's name where it is one of ours; its Japanese carrier names as they are.
+        w.as_ref().filter(|w| w.os != "UNKNOWN").map(|w| {
+            let name = match w.os {
+                os if os.starts_with("Windows") => "Windows",
+                "Mac OSX" | "Mac OS Classic" => "macOS",
+                os if os.starts_with("PlayStation") => "PlayStation",
+                os if os.starts_with("Nintendo") => "Nintendo",
+                os if os.starts_with("BlackBerry") => "BlackBerry",
+                os => os,
+            };
+            (name, major_minor(&w.os_version))
+        })
+    };
+    if let Some((name, version)) = os {
+        d.os_name = Some(name.to_owned());
+        d.os_version = version;
+    }
+    let os_name = d.os_name.as_deref().unwrap_or("");
+
+    // Device class. TVs and consoles are neither phones nor desktops.
+    let big_screen = match os_name {
+        "Android" | "Linux" | "Tizen" | "webOS" | "" => is_tv(ua),
+        "PlayStation" | "Nintendo" => true,
+        "Windows" => ua.contains("Xbox") || ua.contains("XBOX"),
+        _ => false,
+    };
+    let portable_console = ua.contains("PlayStation Portable")
+        || ua.contains("PlayStation Vita")
+        || ua.contains("Nintendo 3DS")
+        || ua.contains("Nintendo DS");
+    if os_name == "Android" && !big_screen {
+        d.is_tablet = !ua.contains("Mobile") || ua.contains("Tablet");
     }
     if ua.contains("Kindle") || ua.contains("Silk/") || ua.contains("Tablet") {
         d.is_tablet = true;
     }
+    // Windows' "Tablet PC" marks a touch screen, not a tablet.
+    if os_name == "Windows" && !ua.contains("ARM;") {
+        d.is_tablet = false;
+    }
+    let desktop_os = matches!(os_name, "Windows" | "macOS" | "Linux" | "Chrome OS");
+    let phone = !big_screen
+        && ((matches!(category, "smartphone" | "mobilephone") && !desktop_os)
+            || matches!(d.model.as_deref(), Some("iPhone" | "iPod"))
+            || matches!(
+                os_name,
+                "Windows Phone" | "KaiOS" | "Symbian" | "Java ME" | "Bada"
+            )
+            || (os_name == "BlackBerry" && !d.is_tablet)
+            || ua.contains("Mobile")
+            || ua.contains("Mobi")
+            || ua.contains("UP.Browser")
+            || ua.contains("MIDP"));
+    d.is_mobile = !d.is_bot && !big_screen && !portable_console && (phone || d.is_tablet);
+    if big_screen || portable_console {
+        d.is_tablet = false;
+    }
+    d.is_desktop = !d.is_bot
+        && !d.is_mobile
+        && !big_screen
+        && !portable_console
+        && (category == "pc"
+            || matches!(
+                os_name,
+                "Windows"
+                    | "macOS"
+                    | "Linux"
+                    | "Chrome OS"
+                    | "FreeBSD"
+                    | "OpenBSD"
+                    | "NetBSD"
+                    | "Solaris"
+            ));
 
-    // Browser or app, most specific first.
-    let is_ios = ios_version.is_some() || d.model.as_deref() == Some("iPad");
-    let android = d.os_name.as_deref() == Some("Android");
-    let client: Option<(&str, Option<String>)> = if ua.contains("FBAN/") || ua.contains("FBAV/") {
-        Some(("Facebook", version_after(ua, "FBAV/")))
-    } else if ua.contains("Instagram ") {
-        Some(("Instagram", version_after(ua, "Instagram ")))
-    } else if ua.contains("musical_ly") || ua.contains("TikTok") {
-        Some(("TikTok", version_after(ua, "musical_ly_")))
-    } else if ua.contains("LinkedInApp") {
-        Some(("LinkedIn", version_after(ua, "LinkedInApp/")))
-    } else if ua.contains("Snapchat") {
-        Some(("Snapchat", version_after(ua, "Snapchat/")))
-    } else if ua.contains("Pinterest") {
-        Some(("Pinterest", version_after(ua, "Pinterest/")))
-    } else if ua.contains(" Line/") {
-        Some(("Line", version_after(ua, " Line/")))
-    } else if let Some(v) = ["Edg/", "EdgA/", "EdgiOS/"]
-        .iter()
-        .find(|t| ua.contains(**t))
-        .map(|t| version_after(ua, t))
-    {
-        Some(("Microsoft Edge", v))
-    } else if ua.contains("SamsungBrowser/") {
-        Some(("Samsung Browser", version_after(ua, "SamsungBrowser/")))
-    } else if ua.contains("OPR/") || ua.contains("OPiOS/") {
-        let token = if ua.contains("OPR/") {
-            "OPR/"
+    // Browser or app: a token of its own first, then the engines' own names.
+    let is_ios = matches!(os_name, "iOS" | "iPadOS") && d.model.is_some();
+    let client: Option<(&str, Option<String>)> =
+        if let Some((name, versions)) = browser::by_token(ua) {
+            Some((name, version_after_any(ua, versions)))
+        } else if android
+            && (ua.contains("; wv)") || (ua.contains("Version/") && ua.contains("Chrome/")))
+        {
+            Some(("Chrome Webview", version_after(ua, "Chrome/")))
+        } else if ua.contains("Firefox/") {
+            let name = if android || ua.contains("Mobile") || ua.contains("Tablet") {
+                "Firefox Mobile"
+            } else {
+                "Firefox"
+            };
+            Some((name, version_after(ua, "Firefox/")))
+        } else if (ua.contains("Chrome/") || ua.contains("CrMo/")) && !d.is_bot {
+            let name = if android && !d.is_tablet && !big_screen {
+                "Chrome Mobile"
+            } else {
+                "Chrome"
+            };
+            Some((name, version_after_any(ua, &["Chrome/", "CrMo/"])))
+        } else if is_ios {
+            // Safari proper carries Version/x; a bare WebKit UA is an in-app web view, which the
+            // reference also reports as Mobile Safari at the OS version.
+            let version = version_after(ua, "Version/").or_else(|| ios_version.clone());
+            Some(("Mobile Safari", version))
+        } else if android && (ua.contains("AppleWebKit") || ua.contains("Version/")) {
+            // Android's own browser before Chrome replaced it.
+            Some(("Android Browser", version_after(ua, "Version/")))
+        } else if ua.contains("Safari/") && ua.contains("Version/") {
+            Some(("Safari", version_after(ua, "Version/")))
         } else {
-            "OPiOS/"
+            match &w {
+                Some(w) if w.name != "UNKNOWN" && w.category != "crawler" => {
+                    Some((w.name, major_minor(w.version)))
+                }
+                _ => None,
+            }
         };
-        Some(("Opera", version_after(ua, token)))
-    } else if ua.contains("YaBrowser/") {
-        Some(("Yandex Browser", version_after(ua, "YaBrowser/")))
-    } else if ua.contains("CriOS/") {
-        Some(("Chrome Mobile iOS", version_after(ua, "CriOS/")))
-    } else if ua.contains("FxiOS/") {
-        Some(("Firefox iOS", version_after(ua, "FxiOS/")))
-    } else if android && ua.contains("; wv)") {
-        Some(("Chrome Webview", version_after(ua, "Chrome/")))
-    } else if ua.contains("Firefox/") {
-        let name = if android || ua.contains("Mobile") {
-            "Firefox Mobile"
-        } else {
-            "Firefox"
-        };
-        Some((name, version_after(ua, "Firefox/")))
-    } else if ua.contains("Chrome/") && !d.is_bot {
-        let name = if android && !d.is_tablet {
-            "Chrome Mobile"
-        } else {
-            "Chrome"
-        };
-        Some((name, version_after(ua, "Chrome/")))
-    } else if is_ios {
-        // Safari proper carries Version/x; a bare WebKit UA is an in-app web view, which the
-        // reference also reports as Mobile Safari at the OS version.
-        let version = version_after(ua, "Version/").or_else(|| ios_version.clone());
-        Some(("Mobile Safari", version))
-    } else if ua.contains("Safari/") && ua.contains("Version/") {
-        Some(("Safari", version_after(ua, "Version/")))
-    } else {
-        match &w {
-            Some(w) if w.name != "UNKNOWN" => Some((w.name, major_minor(w.version))),
-            _ => None,
-        }
-    };
     if let Some((name, version)) = client {
         d.client_name = Some(name.to_owned());
         d.client_version = version;
     }
-
-    let phone = matches!(category, "smartphone" | "mobilephone")
-        || d.model
-            .as_deref()
-            .is_some_and(|m| m == "iPhone" || m == "iPod")
-        || (android && ua.contains("Mobile"));
-    d.is_mobile = !d.is_bot && (phone || d.is_tablet);
-    d.is_desktop = !d.is_bot
-        && !d.is_mobile
-        && (category == "pc"
-            || matches!(
-                d.os_name.as_deref(),
-                Some("Windows" | "macOS" | "Linux" | "Chrome OS")
-            ));
     d
 }
 
@@ -411,6 +569,224 @@ mod tests {
                 "flags of {}",
                 c.ua
             );
+        }
+    }
+
+    /// What the issue found wrong or missing, one line each: (user agent, OS, client,
+    /// is_mobile, is_bot). An empty OS or client is not checked.
+    #[test]
+    fn old_phones_consoles_tvs_and_masquerading_browsers_are_named() {
+        let cases: &[(&str, &str, &str, bool, bool)] = &[
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.17763",
+                "Windows",
+                "Microsoft Edge",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; en) Opera 8.50",
+                "Windows",
+                "Opera",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 6.0; U; en; rv:1.8.1) Gecko/20061208 Firefox/2.0.0 Opera 9.51",
+                "Windows",
+                "Opera",
+                false,
+                false,
+            ),
+            (
+                "Opera/9.80 (J2ME/MIDP; Opera Mini/9.80 (S60; SymbOS; Opera Mobi/23.348; U; en) Presto/2.5.25 Version/10.54",
+                "Symbian",
+                "Opera Mini",
+                true,
+                false,
+            ),
+            (
+                "Opera/9.80 (J2ME/MIDP; Opera Mini/4.2.14912/870; U; id) Presto/2.4.15",
+                "Java ME",
+                "Opera Mini",
+                true,
+                false,
+            ),
+            (
+                "SAMSUNG-SGH-E250/1.0 Profile/MIDP-2.0 Configuration/CLDC-1.1 UP.Browser/6.2.3.3.c.1.101 (GUI) MMP/2.0",
+                "Java ME",
+                "Openwave Mobile Browser",
+                true,
+                false,
+            ),
+            (
+                "UCWEB/2.0 (MIDP-2.0; U; Adr 9; ru; Redmi_Note_8_Pro) U2/1.0.0 UCBrowser/11.0.6.1040 U2/1.0.0 Mobile",
+                "Android",
+                "UC Browser",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Mobile; LYF/F300B/LYF-F300B-001-01-15-130718-i; Android; rv:48.0) Gecko/48.0 Firefox/48.0 KAIOS/2.5",
+                "KaiOS",
+                "Firefox Mobile",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/4.0 (compatible; MSIE 5.5; Windows 98; Win 9x 4.90)",
+                "Windows",
+                "Internet Explorer",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)",
+                "Windows",
+                "Internet Explorer",
+                false,
+                false,
+            ),
+            (
+                "Nokia6230i/2.0 (03.80) Profile/MIDP-2.0 Configuration/CLDC-1.1",
+                "Java ME",
+                "",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (SymbianOS/9.4; Series60/5.0 NokiaN97-1/12.0.024; Profile/MIDP-2.1 Configuration/CLDC-1.1; en-us) AppleWebKit/525 (KHTML, like Gecko) BrowserNG/7.1.18124",
+                "Symbian",
+                "Nokia Browser",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (BlackBerry; U; BlackBerry 9900; en) AppleWebKit/534.11+ (KHTML, like Gecko) Version/7.1.0.346 Mobile Safari/534.11+",
+                "BlackBerry",
+                "",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (compatible; MSIE 10.0; Windows Phone 8.0; Trident/6.0; IEMobile/10.0; ARM; Touch; NOKIA; Lumia 920)",
+                "Windows Phone",
+                "IE Mobile",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Linux; Tizen 2.3; SAMSUNG SM-Z130H) AppleWebKit/537.3 (KHTML, like Gecko) Version/2.3 Mobile Safari/537.3",
+                "Tizen",
+                "",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (SMART-TV; Linux; Tizen 5.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/2.2 Chrome/63.0.3239.84 TV Safari/537.36",
+                "Tizen",
+                "Samsung Browser",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.79 Safari/537.36 WebAppManager",
+                "webOS",
+                "Chrome",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 9; AFTMM Build/PS7233) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/91.0.4472.88 Mobile Safari/537.36",
+                "Android",
+                "",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (PlayStation 4 3.11) AppleWebKit/537.73 (KHTML, like Gecko)",
+                "PlayStation",
+                "",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/48.0.2564.82 Safari/537.36 Edge/20.02",
+                "Windows",
+                "Microsoft Edge",
+                false,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Linux; U; Android 4.1.2; fr-ch; GT-N7105 Build/JZO54K) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30",
+                "Android",
+                "Android Browser",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 8.1.0; XBot Junior) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/87.0.4280.101 Mobile Safari/537.36",
+                "Android",
+                "Chrome Mobile",
+                true,
+                false,
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google-InspectionTool/1.0;) Chrome/120.0.0.0 Safari/537.36",
+                "",
+                "",
+                false,
+                true,
+            ),
+            ("facebookcatalog/1.0", "", "", false, true),
+            (
+                "Mozilla/5.0 (compatible; Embedly/0.2; +http://support.embed.ly/)",
+                "",
+                "",
+                false,
+                true,
+            ),
+            (
+                "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)",
+                "",
+                "",
+                false,
+                true,
+            ),
+            (
+                "Mozilla/5.0 (compatible; Google-Extended)",
+                "",
+                "",
+                false,
+                true,
+            ),
+            ("Datadog Agent/5.10.1", "", "", false, true),
+            (
+                "Amazon-Route53-Health-Check-Service (ref b0eb04d5; report http://amzn.to/1vsZADi)",
+                "",
+                "",
+                false,
+                true,
+            ),
+            ("Seobility", "", "", false, true),
+        ];
+        let parser = Parser::new();
+        for (ua, os, client, mobile, bot) in cases {
+            let d = parse(&parser, ua);
+            if !os.is_empty() {
+                assert_eq!(d.os_name.as_deref(), Some(*os), "os of {ua}");
+            }
+            if !client.is_empty() {
+                assert_eq!(d.client_name.as_deref(), Some(*client), "client of {ua}");
+            }
+            assert_eq!(
+                (d.is_mobile, d.is_bot),
+                (*mobile, *bot),
+                "mobile, bot of {ua}"
+            );
+            if !mobile && !bot && os.starts_with(['P', 'w', 'T']) {
+                assert!(!d.is_desktop, "a TV or console is no desktop: {ua}");
+            }
         }
     }
 
