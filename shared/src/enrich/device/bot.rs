@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
 
 /// Substrings, matched without regard to case, that only automated clients' user agents carry:
 /// crawler and tool words, HTTP libraries, link-preview and feed fetchers, monitoring, SEO,
@@ -188,7 +188,11 @@ const BOT: &str = "bot";
 const ADDRESS_MARKERS: &[&str] = &["http:", "https:", "www.", ".com"];
 
 static MARKER_SET: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    // A contiguous NFA builds in a fraction of the time of the DFA the crate would pick for a
+    // set this size (measured: the first enrichment of a process pays for it) and scans a
+    // user agent nearly as fast.
     AhoCorasickBuilder::new()
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
         .ascii_case_insensitive(true)
         .build(MARKERS.iter().chain(ADDRESS_MARKERS).chain([&BOT]))
         .ok()

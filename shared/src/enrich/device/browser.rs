@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
 
 /// (token, name, the tokens its version follows, tried in order).
 const TOKENS: &[(&str, &str, &[&str])] = &[
@@ -102,8 +102,13 @@ const TOKENS: &[(&str, &str, &[&str])] = &[
     ("BonEcho/", "Firefox", &["BonEcho/"]),
 ];
 
-static TOKEN_SET: LazyLock<Option<AhoCorasick>> =
-    LazyLock::new(|| AhoCorasick::new(TOKENS.iter().map(|(token, _, _)| token)).ok());
+/// Built on first use; a contiguous NFA, as in `bot.rs`, for a fast build.
+static TOKEN_SET: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(TOKENS.iter().map(|(token, _, _)| token))
+        .ok()
+});
 
 /// The browser or app a token names, and the tokens its version follows.
 pub(super) fn by_token(ua: &str) -> Option<(&'static str, &'static [&'static str])> {
