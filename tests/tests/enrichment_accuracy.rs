@@ -38,7 +38,7 @@ const FLOORS: &[(&str, Slice, f64)] = &[
     ("search term", Slice::Ordinary, 99.5),
     ("OS family", Slice::Whole, 98.0),
     ("browser family", Slice::Whole, 96.0),
-    ("mobile flag", Slice::Whole, 94.0),
+    ("mobile flag", Slice::Whole, 94.5),
     ("bot flag", Slice::Whole, 98.5),
     ("referrer source", Slice::Whole, 95.0),
     ("referrer medium", Slice::Whole, 77.0),

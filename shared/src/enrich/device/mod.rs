@@ -189,7 +189,14 @@ fn is_tv(ua: &str) -> bool {
         "Freebox",
         "SAMSUNG-TV",
     ];
+    // Android TV boxes and sticks named by their kind; phone makers use the same words in
+    // phone names ("KAZAM TV 45"), so only where the agent does not say Mobile.
+    const BOX: &[&str] = &[
+        " TV)", " TV ", " TV;", "wv-atv", " Box ", " Box)", "TV Box", "TVBOX", "BOX)", " Stick ",
+        " Stick)", " Shell ", "_shell_", " 4K)",
+    ];
     TV.iter().any(|t| ua.contains(t))
+        || (!ua.contains("Mobile") && BOX.iter().any(|t| ua.contains(t)))
 }
 
 /// Parses a user agent. Never fails: unknown parts stay `None`.
