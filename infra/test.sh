@@ -4,7 +4,8 @@
 #   infra/test.sh [extra cargo test arguments]
 #
 # It installs what the tests need (DynamoDB Local and the moto SQS server under .tools/, the
-# free GeoIP databases under data/geoip/, Debian's Chromium for tests/tests/browser.rs when
+# free GeoIP databases under data/geoip/, the enrichment accuracy corpus under
+# .tools/enrich-corpus/, Debian's Chromium for tests/tests/browser.rs when
 # missing), lints template.yaml (cfn-lint, sam validate), starts the two services on free loopback ports,
 # runs `cargo test --workspace` against them and stops them however it ends. A service that
 # cannot be installed or started fails the run: the tests never skip what they cannot reach.
@@ -18,6 +19,7 @@ started=$SECONDS
 bash "$SERVICES" install
 bash "$ROOT/infra/install-chromium.sh"
 bash "$ROOT/infra/fetch-geoip.sh"
+bash "$ROOT/infra/fetch-enrich-corpus.sh"
 bash "$ROOT/infra/lint-template.sh"
 
 # Stop the services however this script ends, including a failed start.

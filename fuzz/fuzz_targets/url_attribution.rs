@@ -7,7 +7,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use atrack_shared::enrich::url::{UrlInput, attribute, classify_host, registrable_domain};
+use atrack_shared::enrich::referrer::{lookup, registrable_domain};
+use atrack_shared::enrich::url::{UrlInput, attribute};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
@@ -57,6 +58,6 @@ fuzz_target!(|input: Input| {
 
     for host in [input.referer.as_deref(), input.href.as_deref()].into_iter().flatten() {
         let _ = registrable_domain(host);
-        let _ = classify_host(host);
+        let _ = lookup(host);
     }
 });

@@ -30,6 +30,8 @@ on_both_engines!(
     missing_client_context_comes_from_the_request,
     first_touch_is_kept_while_the_latest_init_shows_on_top,
     unparseable_context_is_stored_raw_and_never_fails_init,
+    referrers_are_named_with_their_search_term_and_own_site_visits_are_internal,
+    phones_of_every_generation_are_mobile_and_tvs_consoles_and_bots_are_not,
 );
 
 /// The reference's fbc timestamp: the first sight of the fbclid, 2026-04-12T01:52:35.156Z.
@@ -531,4 +533,187 @@ async fn unparseable_context_is_stored_raw_and_never_fails_init(engine: Engine) 
     let session = server.session(answer.body["uuid"].as_str().unwrap()).await["session"].clone();
     let stored = session["url_data"]["href"].as_str().unwrap();
     assert!(stored.len() <= 8 * 1024 && stored.starts_with("https://x.test/?q=aaa"));
+}
+
+async fn referrers_are_named_with_their_search_term_and_own_site_visits_are_internal(
+    engine: Engine,
+) {
+    let server = TestServer::start(ServerOptions::new(engine)).await;
+    // (referrer, source, medium, search_term)
+    let cases = [
+        (
+            "https://www.bing.com/search?q=session+tracking&form=QBLH",
+            "bing",
+            "search",
+            Some("session tracking"),
+        ),
+        (
+            "https://search.yahoo.co.jp/search?p=%E6%9D%B1%E4%BA%AC",
+            "yahoo",
+            "search",
+            Some("東京"),
+        ),
+        ("https://www.google.co.uk/", "google", "search", None),
+        (
+            "https://l.facebook.com/l.php?u=x",
+            "facebook",
+            "social",
+            None,
+        ),
+        (
+            "https://news.ycombinator.com/item?id=1",
+            "hacker_news",
+            "social",
+            None,
+        ),
+        ("https://mail.google.com/mail/u/0/", "gmail", "email", None),
+        ("https://outlook.office.com/mail/", "outlook", "email", None),
+        ("https://chatgpt.com/", "chatgpt", "chatbot", None),
+        (
+            "https://www.perplexity.ai/search/x",
+            "perplexity",
+            "chatbot",
+            None,
+        ),
+        ("https://shop.test/cart", "internal", "internal", None),
+        (
+            "https://blog.partner.example.co.uk/post",
+            "example.co.uk",
+            "referral",
+            None,
+        ),
+    ];
+    for (referer, source, medium, search_term) in cases {
+        let init = server
+            .public(
+                "/init",
+                &json!({"synchronous": true, "context": {"url": {
+                    "href": "https://www.shop.test/pricing", "referer": referer}}}),
+            )
+            .await;
+        assert_eq!(init.status, 200, "{}", init.body);
+        let session = server.session(init.body["uuid"].as_str().unwrap()).await["session"].clone();
+        assert_eq!(session["source"], source, "{referer}");
+        assert_eq!(session["medium"], medium, "{referer}");
+        assert_eq!(session["search_term"], json!(search_term), "{referer}");
+        assert_eq!(
+            session["first_touch"]["search_term"],
+            json!(search_term),
+            "{referer}"
+        );
+        assert_eq!(session["referer"], referer);
+    }
+    // Beside source and medium in session/show's order, and null when there is none.
+    let init = server
+        .public(
+            "/init",
+            &json!({"synchronous": true, "context": {"url": {"href": "https://x.test/"}}}),
+        )
+        .await;
+    let session = server.session(init.body["uuid"].as_str().unwrap()).await["session"].clone();
+    let names: Vec<&str> = session
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let at = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    assert_eq!(
+        (at("medium") + 1, at("search_term") + 1),
+        (at("search_term"), at("referer"))
+    );
+    assert_eq!(
+        (session["source"].as_str(), session["search_term"].clone()),
+        (Some("direct"), Value::Null)
+    );
+}
+
+async fn phones_of_every_generation_are_mobile_and_tvs_consoles_and_bots_are_not(engine: Engine) {
+    let server = TestServer::start(ServerOptions::new(engine)).await;
+    // (user agent, os, client, is_mobile, is_desktop, is_bot)
+    let cases = [
+        (
+            "Mozilla/5.0 (Mobile; LYF/F300B/LYF-F300B-001-01-15-130718-i; Android; rv:48.0) Gecko/48.0 Firefox/48.0 KAIOS/2.5",
+            Some("KaiOS"),
+            Some("Firefox Mobile"),
+            true,
+            false,
+            false,
+        ),
+        (
+            "SAMSUNG-SGH-E250/1.0 Profile/MIDP-2.0 Configuration/CLDC-1.1 UP.Browser/6.2.3.3.c.1.101 (GUI) MMP/2.0",
+            Some("Java ME"),
+            Some("Openwave Mobile Browser"),
+            true,
+            false,
+            false,
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.17763",
+            Some("Windows"),
+            Some("Microsoft Edge"),
+            false,
+            true,
+            false,
+        ),
+        (
+            "Mozilla/4.0 (compatible; MSIE 5.5; Windows 98; Win 9x 4.90)",
+            Some("Windows"),
+            Some("Internet Explorer"),
+            false,
+            true,
+            false,
+        ),
+        (
+            "Mozilla/5.0 (PlayStation 4 3.11) AppleWebKit/537.73 (KHTML, like Gecko)",
+            Some("PlayStation"),
+            None,
+            false,
+            false,
+            false,
+        ),
+        (
+            "Mozilla/5.0 (SMART-TV; Linux; Tizen 5.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/2.2 Chrome/63.0.3239.84 TV Safari/537.36",
+            Some("Tizen"),
+            Some("Samsung Browser"),
+            false,
+            false,
+            false,
+        ),
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)",
+            None,
+            None,
+            false,
+            false,
+            true,
+        ),
+    ];
+    for (ua, os, client, mobile, desktop, bot) in cases {
+        let init = server
+            .public(
+                "/init",
+                &json!({"synchronous": true, "context": {"client": {"userAgent": ua}}}),
+            )
+            .await;
+        assert_eq!(init.status, 200, "{}", init.body);
+        let device =
+            server.session(init.body["uuid"].as_str().unwrap()).await["session"]["device_data"]
+                .clone();
+        if let Some(os) = os {
+            assert_eq!(device["os"]["name"], os, "{ua}: {device}");
+        }
+        if let Some(client) = client {
+            assert_eq!(device["client"]["name"], client, "{ua}: {device}");
+        }
+        assert_eq!(
+            (
+                &device["is_mobile"],
+                &device["is_desktop"],
+                &device["is_bot"]
+            ),
+            (&json!(mobile), &json!(desktop), &json!(bot)),
+            "{ua}: {device}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod geo;
+pub mod referrer;
 pub mod url;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,10 @@ fn attribution_fields(a: Attribution) -> Vec<(String, Attr)> {
         ("click_ids".to_owned(), Attr::from_json_map(&a.click_ids)),
         ("source".to_owned(), Attr::S(a.source)),
         ("medium".to_owned(), Attr::S(a.medium)),
+        (
+            "search_term".to_owned(),
+            a.search_term.map_or(Attr::Null, Attr::S),
+        ),
         ("referer".to_owned(), a.referer.map_or(Attr::Null, Attr::S)),
     ]
 }

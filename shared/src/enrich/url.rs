@@ -1,9 +1,11 @@
 //! URL and attribution, pure functions: `url_data` from whichever URL parts the client sent,
 //! UTM tags and campaign ids, ad click ids, the remaining query parameters, and the traffic
-//! source and medium from utm_source, the click id's network or the referrer.
+//! source, medium and search term from utm_source, the click id's network or the referrer.
 
 use serde_json::{Map, Value, json};
 use url::Url;
+
+use super::referrer::{lookup, registrable_domain};
 
 /// URL parts as the client sent them (`context.url`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +28,8 @@ pub struct Attribution {
     pub click_ids: Map<String, Value>,
     pub source: String,
     pub medium: String,
+    /// The search engine's query, when the referrer is one and carries it.
+    pub search_term: Option<String>,
     pub referer: Option<String>,
 }
 
@@ -39,6 +43,7 @@ impl Attribution {
             "click_ids": self.click_ids,
             "source": self.source,
             "medium": self.medium,
+            "search_term": self.search_term,
             "referer": self.referer,
         })
     }
@@ -61,6 +66,9 @@ const CAMPAIGN_KEYS: &[&str] = &[
     "placement",
 ];
 
+/// Source and medium of a visit whose referrer is a page of the same site.
+pub const INTERNAL: &str = "internal";
+
 /// Ad click ids and the network each one belongs to, in priority order for `source`.
 pub const CLICK_IDS: &[(&str, &str)] = &[
     ("gclid", "google"),
@@ -78,79 +86,6 @@ pub const CLICK_IDS: &[(&str, &str)] = &[
     ("sccid", "snapchat"),
     ("irclickid", "impact"),
 ];
-
-/// Referrer hosts recognised exactly, before the domain table: webmail and short links.
-const REFERRER_HOSTS: &[(&str, &str, &str)] = &[
-    ("mail.google.com", "gmail", "email"),
-    ("outlook.live.com", "outlook", "email"),
-    ("outlook.office.com", "outlook", "email"),
-    ("outlook.office365.com", "outlook", "email"),
-    ("mail.yahoo.com", "yahoo_mail", "email"),
-    ("mail.proton.me", "protonmail", "email"),
-    ("mail.aol.com", "aol_mail", "email"),
-    ("search.brave.com", "brave", "search"),
-    ("t.co", "x", "social"),
-    ("t.me", "telegram", "social"),
-    ("lnkd.in", "linkedin", "social"),
-    ("youtu.be", "youtube", "social"),
-    ("pin.it", "pinterest", "social"),
-    ("bsky.app", "bluesky", "social"),
-];
-
-/// Referrer domains by their registrable name without the public suffix, so google.com,
-/// google.co.uk and www.google.de all read as "google".
-const REFERRER_DOMAINS: &[(&str, &str, &str)] = &[
-    ("google", "google", "search"),
-    ("bing", "bing", "search"),
-    ("duckduckgo", "duckduckgo", "search"),
-    ("yahoo", "yahoo", "search"),
-    ("yandex", "yandex", "search"),
-    ("baidu", "baidu", "search"),
-    ("ecosia", "ecosia", "search"),
-    ("naver", "naver", "search"),
-    ("seznam", "seznam", "search"),
-    ("qwant", "qwant", "search"),
-    ("startpage", "startpage", "search"),
-    ("facebook", "facebook", "social"),
-    ("fb", "facebook", "social"),
-    ("instagram", "instagram", "social"),
-    ("linkedin", "linkedin", "social"),
-    ("twitter", "x", "social"),
-    ("x", "x", "social"),
-    ("reddit", "reddit", "social"),
-    ("youtube", "youtube", "social"),
-    ("tiktok", "tiktok", "social"),
-    ("pinterest", "pinterest", "social"),
-    ("threads", "threads", "social"),
-    ("snapchat", "snapchat", "social"),
-    ("quora", "quora", "social"),
-    ("tumblr", "tumblr", "social"),
-    ("vk", "vk", "social"),
-    ("weibo", "weibo", "social"),
-    ("whatsapp", "whatsapp", "social"),
-    ("discord", "discord", "social"),
-];
-
-/// The registrable domain of a host (`partner.example.co.uk` → `example.co.uk`).
-pub fn registrable_domain(host: &str) -> Option<String> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    psl::domain_str(&host).map(str::to_owned)
-}
-
-/// A known search engine, social network or email provider for a referrer host.
-pub fn classify_host(host: &str) -> Option<(&'static str, &'static str)> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if let Some((_, source, medium)) = REFERRER_HOSTS.iter().find(|(h, _, _)| *h == host) {
-        return Some((source, medium));
-    }
-    let domain = psl::domain_str(&host)?;
-    let suffix = psl::suffix_str(&host)?;
-    let label = domain.strip_suffix(suffix)?.trim_end_matches('.');
-    REFERRER_DOMAINS
-        .iter()
-        .find(|(d, _, _)| *d == label)
-        .map(|(_, source, medium)| (*source, *medium))
-}
 
 fn host_of(url: &str) -> Option<String> {
     Url::parse(url).ok()?.host_str().map(str::to_owned)
@@ -275,26 +210,32 @@ pub fn attribute(
         .as_deref()
         .and_then(host_of)
         .and_then(|h| registrable_domain(&h));
-    let referrer_host = referer.as_deref().and_then(host_of);
-    // A referrer on the landing page's own site is navigation, not a traffic source.
-    let external_referrer = referrer_host
-        .filter(|h| landing_domain.is_none() || registrable_domain(h) != landing_domain);
-    let referrer_class = external_referrer.as_deref().and_then(classify_host);
+    let referrer_url = referer.as_deref().and_then(|r| Url::parse(r).ok());
+    let referrer_host = referrer_url.as_ref().and_then(Url::host_str);
+    // A referrer on the landing page's own site is navigation within it, not a traffic source.
+    let internal = referrer_host
+        .is_some_and(|h| landing_domain.is_some() && registrable_domain(h) == landing_domain);
+    let external_referrer = referrer_host.filter(|_| !internal);
+    let known = external_referrer.and_then(lookup);
+    let search_term = known
+        .zip(referrer_url.as_ref())
+        .and_then(|(k, url)| k.search_term(url));
 
     let source = utm("utm_source")
         .or_else(|| click_network.map(str::to_owned))
-        .or_else(|| referrer_class.map(|(s, _)| s.to_owned()))
+        .or_else(|| known.map(|k| k.source.to_owned()))
         .or_else(|| {
             external_referrer
-                .as_deref()
                 .map(|h| registrable_domain(h).unwrap_or_else(|| h.to_ascii_lowercase()))
         })
+        .or_else(|| internal.then(|| INTERNAL.to_owned()))
         .unwrap_or_else(|| "direct".to_owned());
     let medium = utm("utm_medium")
         .or_else(|| click_network.map(|_| "cpc".to_owned()))
-        .or_else(|| referrer_class.map(|(_, m)| m.to_owned()))
-        .or_else(|| external_referrer.as_ref().map(|_| "referral".to_owned()))
+        .or_else(|| known.map(|k| k.medium.to_owned()))
+        .or_else(|| external_referrer.map(|_| "referral".to_owned()))
         .or_else(|| utm("utm_source").map(|_| "referral".to_owned()))
+        .or_else(|| internal.then(|| INTERNAL.to_owned()))
         .unwrap_or_else(|| "direct".to_owned());
 
     let mut url_data = Map::new();
@@ -321,6 +262,7 @@ pub fn attribute(
         click_ids,
         source,
         medium,
+        search_term,
         referer,
     }
 }
@@ -460,6 +402,20 @@ mod tests {
             ("https://outlook.live.com/", "outlook", "email"),
             ("https://outlook.office.com/", "outlook", "email"),
             ("https://mail.yahoo.com/", "yahoo_mail", "email"),
+            ("https://search.yahoo.co.jp/search?p=x", "yahoo", "search"),
+            ("https://mail.yahoo.co.jp/", "yahoo_mail", "email"),
+            ("https://chatgpt.com/", "chatgpt", "chatbot"),
+            (
+                "https://www.perplexity.ai/search/abc",
+                "perplexity",
+                "chatbot",
+            ),
+            (
+                "https://news.ycombinator.com/item?id=1",
+                "hacker_news",
+                "social",
+            ),
+            ("android-app://com.google.android.gm/", "gmail", "email"),
             (
                 "https://blog.partner.example.co.uk/post",
                 "example.co.uk",
@@ -477,6 +433,36 @@ mod tests {
     }
 
     #[test]
+    fn a_search_engines_query_is_kept_as_the_search_term() {
+        let a = from_href(
+            "https://a-track.io/",
+            Some("https://www.bing.com/search?q=session+tracking&form=QBLH"),
+        );
+        assert_eq!((a.source.as_str(), a.medium.as_str()), ("bing", "search"));
+        assert_eq!(a.search_term.as_deref(), Some("session tracking"));
+        assert_eq!(a.to_json()["search_term"], "session tracking");
+        // Kept beside a paid click's attribution too: the click says how, the term says what.
+        let paid = from_href(
+            "https://a-track.io/?msclkid=m",
+            Some("https://www.bing.com/search?q=atrack"),
+        );
+        assert_eq!(
+            (paid.source.as_str(), paid.medium.as_str()),
+            ("bing", "cpc")
+        );
+        assert_eq!(paid.search_term.as_deref(), Some("atrack"));
+        for (referer, why) in [
+            ("https://www.google.com/", "no query"),
+            ("https://www.facebook.com/?q=x", "not a search engine"),
+            ("https://a-track.io/search?q=x", "the site's own search"),
+        ] {
+            let a = from_href("https://a-track.io/", Some(referer));
+            assert_eq!(a.search_term, None, "{why}: {referer}");
+            assert_eq!(a.to_json()["search_term"], Value::Null);
+        }
+    }
+
+    #[test]
     fn utm_source_wins_and_direct_is_the_fallback() {
         let a = from_href(
             "https://x.io/?utm_source=newsletter&utm_medium=email&gclid=g",
@@ -489,7 +475,16 @@ mod tests {
         let d = from_href("https://x.io/", None);
         assert_eq!((d.source.as_str(), d.medium.as_str()), ("direct", "direct"));
         let internal = from_href("https://www.x.io/a", Some("https://x.io/b"));
-        assert_eq!(internal.source, "direct");
+        assert_eq!(
+            (internal.source.as_str(), internal.medium.as_str()),
+            ("internal", "internal")
+        );
+        // Campaign tags on an internal link still name the campaign.
+        let tagged = from_href("https://x.io/?utm_source=banner", Some("https://x.io/b"));
+        assert_eq!(
+            (tagged.source.as_str(), tagged.medium.as_str()),
+            ("banner", "referral")
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ const SESSION_FIELDS: &[(&str, bool)] = &[
     ("click_ids", true),
     ("source", false),
     ("medium", false),
+    // Ours, beside source and medium: the search engine's query when its referrer carried one.
+    ("search_term", false),
     ("referer", false),
     ("ip_address", false),
     ("ip_data", true),
