@@ -6,8 +6,9 @@
 # It installs what the tests need (DynamoDB Local and the moto SQS server under .tools/, the
 # free GeoIP databases under data/geoip/, the enrichment accuracy corpus under
 # .tools/enrich-corpus/, Debian's Chromium for tests/tests/browser.rs when
-# missing), lints template.yaml (cfn-lint, sam validate), starts the two services on free loopback ports,
-# runs `cargo test --workspace` against them and stops them however it ends. A service that
+# missing), lints template.yaml (cfn-lint, sam validate), checks that the Lambda functions build
+# on their own, starts the two services on free loopback ports, runs `cargo test --workspace`
+# against them and stops them however it ends. A service that
 # cannot be installed or started fails the run: the tests never skip what they cannot reach.
 set -euo pipefail
 
@@ -30,6 +31,13 @@ trap 'exit 143' TERM
 
 bash "$SERVICES" start
 eval "$(bash "$SERVICES" env)"
+
+# The Lambda functions link atrack-shared without the embedded engine, as `sam build` builds
+# them one by one; the workspace's test build unifies features and would hide code that only
+# compiles with it. Checking the functions on their own catches that.
+functions=()
+for dir in "$ROOT"/functions/*/; do functions+=(-p "atrack-fn-$(basename "$dir")"); done
+cargo check --quiet "${functions[@]}"
 
 cargo test --workspace "$@"
 echo "infra/test.sh: all tests passed in $((SECONDS - started))s"

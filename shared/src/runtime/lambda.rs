@@ -25,7 +25,9 @@ async fn build_app() -> Result<Arc<App>, BoxError> {
 /// Runs one HTTP endpoint as a Lambda function behind API Gateway.
 pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
     let app = build_app().await?;
-    lambda_http::run(endpoint_router::<E>(app)).await
+    // Boxed: inlined into a function's `main`, the runtime's future over the router is deeper
+    // than the compiler's layout limit in release builds (init's, at least).
+    Box::pin(lambda_http::run(endpoint_router::<E>(app))).await
 }
 
 /// Runs a family of routes that shares one function (another vendor's API) behind API
@@ -34,7 +36,8 @@ pub async fn run_router(
     router: fn(crate::service::SharedApp) -> axum::Router,
 ) -> Result<(), BoxError> {
     let app = build_app().await?;
-    lambda_http::run(router(app)).await
+    // Boxed, as in `run_http`.
+    Box::pin(lambda_http::run(router(app))).await
 }
 
 /// Runs the SQS consumer that enriches queued inits.

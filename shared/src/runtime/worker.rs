@@ -6,7 +6,6 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::stream::{self, StreamExt};
-#[cfg(feature = "embedded")]
 use tokio::sync::watch;
 
 use crate::queue::EnrichJob;

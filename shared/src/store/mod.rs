@@ -25,10 +25,14 @@ pub enum AnyTable {
     Embedded(EmbeddedTable),
 }
 
+/// Calls the engine. DynamoDB's calls are boxed: the SDK's futures are dozens of layers deep,
+/// and nested under a route's handler and the services they take the whole future past the
+/// compiler's layout limit in the functions' release builds; a box per call (beside a network
+/// round trip) cuts the nesting there.
 macro_rules! dispatch {
     ($self:ident, $t:ident => $call:expr) => {
         match $self {
-            AnyTable::Dynamo($t) => $call.await,
+            AnyTable::Dynamo($t) => Box::pin($call).await,
             #[cfg(feature = "embedded")]
             AnyTable::Embedded($t) => $call.await,
         }
