@@ -453,6 +453,27 @@ impl TestServer {
         }
     }
 
+    /// Changes a project's settings in the server's store, as `atrack projects set` does.
+    pub async fn update_settings(
+        &self,
+        project: &str,
+        change: impl FnOnce(&mut atrack_shared::domain::settings::ProjectSettings),
+    ) {
+        let project = Project::parse(project).expect("project name");
+        let mut settings = self
+            .app
+            .store
+            .project_settings(&project)
+            .await
+            .expect("settings");
+        change(&mut settings);
+        self.app
+            .store
+            .set_project_settings(&project, &settings)
+            .await
+            .expect("set settings");
+    }
+
     /// The table the server stores into.
     pub fn table(&self) -> &AnyTable {
         &self._table.table

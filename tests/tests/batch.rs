@@ -113,14 +113,9 @@ async fn add_project(server: &TestServer) {
     }
     // Like project `default` here, without automatic visit events: the suite counts what its
     // own requests store.
-    let mut settings = server.app.store.project_settings(&other).await.unwrap();
-    settings.auto_events = false;
     server
-        .app
-        .store
-        .set_project_settings(&other, &settings)
-        .await
-        .unwrap();
+        .update_settings("other", |s| s.auto_events = false)
+        .await;
 }
 
 /// POSTs `{"events": events}` to /batch with the public key.

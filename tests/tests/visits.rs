@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use atrack_shared::domain::plan::{NameList, Naming, TrackingPlan};
 use atrack_shared::domain::project::Project;
-use atrack_shared::domain::settings::ProjectSettings;
 use atrack_shared::domain::time::{Clock, ManualClock, SystemClock, Timestamp};
 use atrack_shared::domain::visit::DEFAULT_SESSION_TIMEOUT_SECS;
 use atrack_shared::service::visits::STREAM_SETTLE_MICROS;
@@ -42,18 +41,6 @@ async fn server(engine: Engine) -> TestServer {
         ..ServerOptions::new(engine)
     })
     .await
-}
-
-async fn update_settings(server: &TestServer, change: impl FnOnce(&mut ProjectSettings)) {
-    let project = Project::parse("default").unwrap();
-    let mut settings = server.app.store.project_settings(&project).await.unwrap();
-    change(&mut settings);
-    server
-        .app
-        .store
-        .set_project_settings(&project, &settings)
-        .await
-        .unwrap();
 }
 
 async fn init(server: &TestServer, uuid: &str, title: Option<&str>) {
@@ -262,17 +249,18 @@ async fn activity_after_the_timeout_ends_the_old_visit_without_a_sweep(engine: E
 
 async fn the_plan_applies_to_the_automatic_events(engine: Engine) {
     let server = server(engine).await;
-    update_settings(&server, |s| {
-        s.plan = Arc::new(
-            TrackingPlan::new(
-                Naming::Activity,
-                NameList::default(),
-                NameList::parse("page.*").unwrap(),
-            )
-            .unwrap(),
-        );
-    })
-    .await;
+    server
+        .update_settings("default", |s| {
+            s.plan = Arc::new(
+                TrackingPlan::new(
+                    Naming::Activity,
+                    NameList::default(),
+                    NameList::parse("page.*").unwrap(),
+                )
+                .unwrap(),
+            );
+        })
+        .await;
     let uuid = new_uuid();
     init(&server, &uuid, Some("Pricing")).await;
     let data = show(&server, &uuid).await;
