@@ -7,7 +7,7 @@ use crate::store_args::{Engine, StoreArgs};
 
 #[derive(Subcommand)]
 pub enum TableCommand {
-    /// Create the table (on-demand, GSI1, TTL) if it does not exist.
+    /// Create the table (on-demand, GSI1 and the time index GSI2, TTL) if it does not exist.
     Create {
         #[command(flatten)]
         store: StoreArgs,

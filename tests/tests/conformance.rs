@@ -14,7 +14,9 @@ use atrack_shared::domain::values::Sort;
 use atrack_shared::domain::values::{Attributes, EventId, EventName, Limits, SessionUuid};
 use atrack_shared::store::AnyTable;
 use atrack_shared::store::item::{Attr, Item, get_i64, get_s};
-use atrack_shared::store::keys::{COUNTED_IN, GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use atrack_shared::store::keys::{
+    COUNTED_IN, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK,
+};
 use atrack_shared::store::repo::{InitWrite, ListError, Repo, SESSION_EVENTS_LIMIT};
 use atrack_shared::store::table::{
     Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
@@ -37,6 +39,8 @@ on_both_engines!(
     table_query_pages_cover_every_item_once_in_order,
     index_query_orders_by_index_sort_key_both_ways,
     query_ranges_select_by_sort_key,
+    between_includes_both_bounds_on_the_table_and_an_index,
+    a_keys_only_index_answers_with_keys_only,
     skip_passes_over_items_in_order_even_across_1_mb_pages,
     delete_and_batch_write_beyond_one_chunk,
     an_item_past_400_kb_is_refused_whole,
@@ -668,6 +672,102 @@ async fn query_ranges_select_by_sort_key(engine: Engine) {
     assert!(empty.items.is_empty() && empty.last.is_none());
 }
 
+async fn between_includes_both_bounds_on_the_table_and_an_index(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    for i in 0..12 {
+        table.put(event_like("p", i, "name"), None).await.unwrap();
+    }
+    let run = |index, range, ascending| Query {
+        index,
+        partition: if index.is_some() { "name" } else { "p" }.into(),
+        range,
+        ascending,
+        limit: 100,
+        start_after: None,
+        skip: 0,
+    };
+    let between = |a: &str, b: &str| SortRange::Between(a.into(), b.into());
+    let page = table
+        .query(run(None, between("EV#0003", "EV#0006"), true))
+        .await
+        .unwrap();
+    assert_eq!(
+        sks(&page.items),
+        ["EV#0003", "EV#0004", "EV#0005", "EV#0006"]
+    );
+    // A bound that is a prefix of keys: the upper one with `~` takes every key it starts.
+    let page = table
+        .query(run(None, between("EV#0010", "EV#001~"), false))
+        .await
+        .unwrap();
+    assert_eq!(sks(&page.items), ["EV#0011", "EV#0010"]);
+    // On an index, by the index's sort key (1000 - i).
+    let page = table
+        .query(run(Some(GSI1), between("0990", "0992"), true))
+        .await
+        .unwrap();
+    let order: Vec<i64> = page.items.iter().filter_map(|i| get_i64(i, "i")).collect();
+    assert_eq!(order, [10, 9, 8]);
+    let none = table
+        .query(run(None, between("EV#0100", "EV#0200"), true))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.last.is_none());
+}
+
+async fn a_keys_only_index_answers_with_keys_only(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    for i in 0..5 {
+        let mut stored = event_like(&format!("user{i}"), i, "name");
+        stored.insert(GSI2_PK.into(), Attr::s("time"));
+        stored.insert(GSI2_SK.into(), Attr::S(format!("t{i}")));
+        table.put(stored, None).await.unwrap();
+    }
+    let page = table
+        .query(Query {
+            index: Some(GSI2),
+            partition: "time".into(),
+            range: SortRange::All,
+            ascending: false,
+            limit: 3,
+            start_after: None,
+            skip: 0,
+        })
+        .await
+        .unwrap();
+    let names: Vec<Vec<&str>> = page
+        .items
+        .iter()
+        .map(|i| i.keys().map(String::as_str).collect())
+        .collect();
+    assert_eq!(names, vec![vec![GSI2_PK, GSI2_SK, PK, SK]; 3]);
+    let sks: Vec<&str> = page
+        .items
+        .iter()
+        .filter_map(|i| get_s(i, GSI2_SK))
+        .collect();
+    assert_eq!(sks, ["t4", "t3", "t2"]);
+    // Its pages continue like any other.
+    let rest = table
+        .query(Query {
+            index: Some(GSI2),
+            partition: "time".into(),
+            range: SortRange::All,
+            ascending: false,
+            limit: 10,
+            start_after: page.last,
+            skip: 0,
+        })
+        .await
+        .unwrap();
+    let sks: Vec<&str> = rest
+        .items
+        .iter()
+        .filter_map(|i| get_s(i, GSI2_SK))
+        .collect();
+    assert_eq!(sks, ["t1", "t0"]);
+}
+
 async fn skip_passes_over_items_in_order_even_across_1_mb_pages(engine: Engine) {
     let TestTable { table, .. } = open_table(engine).await;
     for i in 0..12 {
@@ -839,6 +939,7 @@ fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> EventRequest {
         user_agent: None,
         page_url: None,
         referrer: None,
+        place: None,
     }
 }
 

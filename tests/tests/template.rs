@@ -189,7 +189,11 @@ fn the_table_is_the_one_keys_rs_defines() {
             key_schema(&found["KeySchema"]),
             pair(index.partition_key, index.sort_key)
         );
-        assert_eq!(found["Projection"]["ProjectionType"], "ALL");
+        let projection = match index.projection {
+            atrack_shared::store::keys::Projection::All => "ALL",
+            atrack_shared::store::keys::Projection::KeysOnly => "KEYS_ONLY",
+        };
+        assert_eq!(found["Projection"]["ProjectionType"], projection);
         defined.extend([index.partition_key, index.sort_key]);
     }
     let attributes: BTreeSet<&str> = p["AttributeDefinitions"]

@@ -86,6 +86,18 @@ pub struct EventRequest {
     /// analytics API's `page_url` and `referrer`); stored on the event row.
     pub page_url: Option<String>,
     pub referrer: Option<String>,
+    /// Where the event's own `ip_address` places it (GeoIP when it was received, before the
+    /// address is anonymised). `None`: not looked up; an event without an address of its own
+    /// takes its session's place.
+    pub place: Option<Place>,
+}
+
+/// A country and city, as GeoIP found them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// ISO 3166-1 alpha-2.
+    pub country_code: Option<String>,
+    pub city: Option<String>,
 }
 
 /// A validated `POST /batch`: each item validated on its own, so one bad item never costs the

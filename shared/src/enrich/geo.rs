@@ -15,6 +15,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use maxminddb::{Mmap, Reader, geoip2};
+
+use crate::domain::commands::Place;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -212,6 +214,18 @@ impl Geo {
             "organization": record.organization.or(org),
             "asn": record.autonomous_system_number,
         }))
+    }
+
+    /// The country and city of an address, where the databases know them: what an event with
+    /// an address of its own stores (a query's `CountryCode` and `City`).
+    pub fn place(&self, ip: &str) -> Place {
+        let data = self.ip_data(Some(ip)).data;
+        let city = &data["city"];
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        Place {
+            country_code: text(&city["country"]["iso_code"]),
+            city: text(&city["names"]["en"]),
+        }
     }
 
     /// Builds `ip_address` and `ip_data` for a client IP as sent. An address that does not

@@ -416,6 +416,7 @@ impl EventRequest {
                 user_agent,
                 page_url: None,
                 referrer: None,
+                place: None,
             }),
             _ => Err(f.errors),
         }

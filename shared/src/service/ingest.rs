@@ -279,6 +279,16 @@ impl App {
             .collect()
     }
 
+    /// Places an event that carries an address of its own (GeoIP, on the full address: the
+    /// store anonymises it afterwards where the project says so).
+    fn place(&self, event: &mut EventRequest) {
+        if event.place.is_none()
+            && let Some(ip) = &event.ip_address
+        {
+            event.place = Some(self.enricher.geo().place(ip));
+        }
+    }
+
     /// Records a batch: the project's plan applied to each event, the events it keeps stored
     /// in bulk, each outcome reported at its place.
     pub async fn record_batch(
@@ -290,7 +300,7 @@ impl App {
         let mut items: Vec<Option<BatchItem>> = Vec::with_capacity(events.len());
         let mut valid = Vec::new();
         for event in events {
-            let event = match event {
+            let mut event = match event {
                 Ok(event) => event,
                 Err(errors) => {
                     items.push(Some(BatchItem::Invalid(errors)));
@@ -299,6 +309,7 @@ impl App {
             };
             match settings.plan.check(&event.name) {
                 Verdict::Store => {
+                    self.place(&mut event);
                     valid.push(event);
                     items.push(None);
                 }
@@ -351,12 +362,15 @@ impl App {
         &self,
         project: &Project,
         settings: &ProjectSettings,
-        req: EventRequest,
+        mut req: EventRequest,
     ) -> Result<Recorded, Error> {
         match settings.plan.check(&req.name) {
-            Verdict::Store => Ok(Recorded::Stored(
-                self.store.record_event(project, req, settings).await?,
-            )),
+            Verdict::Store => {
+                self.place(&mut req);
+                Ok(Recorded::Stored(
+                    self.store.record_event(project, req, settings).await?,
+                ))
+            }
             Verdict::Drop => {
                 self.store.count_dropped(project, 1).await?;
                 Ok(Recorded::Dropped)

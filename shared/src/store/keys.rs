@@ -6,6 +6,7 @@
 //! | API key       | `KEY#<sha256 hex>`      | `KEY`                              |                                                     |
 //! | session       | `P#<project>#U#<uuid>`  | `~SESSION`                         |                                                     |
 //! | event         | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `P#<project>#N#<name>` / `<occurred_at>#<event_id>#<uuid>` |
+//! |               |                         |                                    | GSI2: `P#<project>#T#<shard>` / `<occurred_at>#<event_id>#<uuid>` |
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
 //! | visit         | `P#<project>#U#<uuid>`  | `~VISIT`                           |                                                     |
 //! | open visit    | `P#<project>#U#<uuid>`  | `~OPEN`                            | `VISITS#<shard>` / `<deadline>#<PK>`                 |
@@ -31,6 +32,12 @@
 //! written with, in one of [`VISIT_SHARDS`] partitions. It is not moved as activity goes on
 //! (that would be two index writes per touch); the sweeper moves it when it finds the visit
 //! still active past it.
+//!
+//! The time index (GSI2, keys only) holds every event by project and time, spread over
+//! [`TIME_SHARDS`] partitions: what a query with neither a device nor a name reads, merging
+//! the shards' ranges in time order. Keys only, so its entry costs one write unit whatever the
+//! event's size; the reader fetches the items it keeps.
+//!
 //! `occurred_at` is fixed-width UTC text (`2026-04-12T02:10:00.000000Z`), so string order is
 //! time order. event/show is one query on GSI1 per page.
 //!
@@ -53,6 +60,10 @@ pub const SK: &str = "SK";
 pub const GSI1: &str = "GSI1";
 pub const GSI1_PK: &str = "GSI1PK";
 pub const GSI1_SK: &str = "GSI1SK";
+/// The time index: events by project and time, keys only (see [`TIME_SHARDS`]).
+pub const GSI2: &str = "GSI2";
+pub const GSI2_PK: &str = "GSI2PK";
+pub const GSI2_SK: &str = "GSI2SK";
 /// Epoch seconds after which DynamoDB TTL (or the embedded sweeper) removes an item.
 pub const TTL_ATTR: &str = "expires_at";
 
@@ -69,22 +80,47 @@ pub struct TableDef {
     pub stream_view_type: &'static str,
 }
 
-/// One global secondary index, all attributes projected.
+/// One global secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexDef {
     pub name: &'static str,
     pub partition_key: &'static str,
     pub sort_key: &'static str,
+    pub projection: Projection,
+    /// Whether a count is kept per partition of the index (event/show's totals). The time
+    /// index has none: nothing reads one, and on DynamoDB each would cost stream writes.
+    pub counted: bool,
+}
+
+/// What an index entry carries besides its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// The whole item.
+    All,
+    /// The table's and the index's keys only: a query returns those, and the reader fetches
+    /// the items it wants.
+    KeysOnly,
 }
 
 pub const TABLE: TableDef = TableDef {
     partition_key: PK,
     sort_key: SK,
-    indexes: &[IndexDef {
-        name: GSI1,
-        partition_key: GSI1_PK,
-        sort_key: GSI1_SK,
-    }],
+    indexes: &[
+        IndexDef {
+            name: GSI1,
+            partition_key: GSI1_PK,
+            sort_key: GSI1_SK,
+            projection: Projection::All,
+            counted: true,
+        },
+        IndexDef {
+            name: GSI2,
+            partition_key: GSI2_PK,
+            sort_key: GSI2_SK,
+            projection: Projection::KeysOnly,
+            counted: false,
+        },
+    ],
     ttl_attribute: TTL_ATTR,
     stream_view_type: "NEW_AND_OLD_IMAGES",
 };
@@ -136,10 +172,14 @@ pub fn open_visits_pk(shard: u32) -> String {
 
 /// The shard of a UUID's open visit: spread by the UUID's own randomness.
 pub fn open_visit_shard(uuid: &str) -> u32 {
-    let hash = uuid
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-    hash % VISIT_SHARDS
+    spread(uuid) % VISIT_SHARDS
+}
+
+/// A cheap, stable hash of random text (UUIDs), to pick a shard: the same on every run and
+/// every machine, unlike the standard library's hasher.
+fn spread(text: &str) -> u32 {
+    text.bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
 }
 
 /// An open visit's GSI1 sort key: its deadline first (the sweeper reads up to now), then its
@@ -201,6 +241,25 @@ pub fn event_id_sk(event_id: &str) -> String {
 /// GSI1 partition: one project's events of one name.
 pub fn name_pk(project: &str, name: &str) -> String {
     format!("P#{project}#N#{name}")
+}
+
+/// How many partitions a project's time index is spread over. An index partition takes at
+/// most 1,000 write units a second, and an entry (keys only) is one unit: eight shards take
+/// 8,000 events a second for one project before DynamoDB throttles the index, several times
+/// what one region's Lambda concurrency default lets the ingest functions write. Each shard
+/// costs a reader one more Query per page (a few tenths of a read unit when it is short), so
+/// there are no more than that.
+pub const TIME_SHARDS: u32 = 8;
+
+/// GSI2 partition: one shard of one project's events in time order.
+pub fn time_pk(project: &str, shard: u32) -> String {
+    format!("P#{project}#T#{shard}")
+}
+
+/// The time shard of an event: spread by its id's own randomness (not by the UUID, so one
+/// busy device or server-side sender is spread too).
+pub fn time_shard(event_id: &str) -> u32 {
+    spread(event_id) % TIME_SHARDS
 }
 
 /// GSI1 sort key: time order, ties broken by event id, then by session. An event's table key

@@ -10,6 +10,7 @@ pub mod item;
 pub mod keys;
 pub mod repo;
 pub mod table;
+pub mod track_id;
 
 use engine::dynamo::DynamoTable;
 #[cfg(feature = "embedded")]

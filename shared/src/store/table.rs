@@ -69,6 +69,8 @@ pub enum SortRange {
     BeginsWith(String),
     /// Sort keys at or above the bound.
     AtLeast(String),
+    /// Sort keys from the first bound to the second, both included (DynamoDB's `BETWEEN`).
+    Between(String, String),
 }
 
 /// A query over one partition of the table or of an index.
@@ -250,7 +252,7 @@ pub trait Table: Send + Sync + 'static {
         partition: &str,
     ) -> impl Future<Output = StoreResult<u64>> + Send {
         async move {
-            if !TABLE.indexes.iter().any(|i| i.name == index) {
+            if !TABLE.indexes.iter().any(|i| i.name == index && i.counted) {
                 return Err(StoreError::Rejected(format!("unknown index {index}")));
             }
             self.count(partition).await
@@ -279,6 +281,7 @@ pub fn counters_of(item: &Item) -> Vec<&str> {
     let mut out: Vec<&str> = TABLE
         .indexes
         .iter()
+        .filter(|index| index.counted)
         .filter_map(|index| item.get(index.partition_key).and_then(Attr::as_s))
         .collect();
     if let Some(Attr::L(names)) = item.get(COUNTED_IN) {

@@ -651,7 +651,7 @@ fn counters_of_json(image: Option<&serde_json::Value>) -> Result<Vec<String>, St
         }
     };
     let mut out = Vec::new();
-    for index in TABLE.indexes {
+    for index in TABLE.indexes.iter().filter(|i| i.counted) {
         if let Some(value) = typed(index.partition_key, "S")? {
             let text = value
                 .as_str()
@@ -685,7 +685,7 @@ fn counters_of_stream(
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for index in TABLE.indexes {
+    for index in TABLE.indexes.iter().filter(|i| i.counted) {
         match image.get(index.partition_key) {
             None => {}
             Some(StreamValue::S(p)) => out.push(p.clone()),

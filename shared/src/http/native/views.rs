@@ -3,7 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::domain::event::{Category, Priority};
-use crate::store::item::{Item, get_json};
+use crate::store::item::{Item, get_json, get_s};
+use crate::store::{keys, track_id};
 
 /// Session fields in the reference's order. Map-valued fields read `{}` rather than `null` when
 /// nothing is stored yet, so SDK code like `session.utm_data.utm_source` never meets a null.
@@ -64,12 +65,18 @@ fn pick(item: &Item, fields: &[&str]) -> Value {
                     // defaults they would have been given.
                     ("category", Value::Null) => json!(Category::default().as_str()),
                     ("priority", Value::Null) => json!(Priority::default().as_str()),
+                    ("track_id", _) => track_id(item).map_or(Value::Null, Value::String),
                     (_, v) => v,
                 };
                 ((*name).to_owned(), value)
             })
             .collect(),
     )
+}
+
+/// The event's `track_id` (see `store::track_id`), from its keys.
+pub fn track_id(item: &Item) -> Option<String> {
+    track_id::encode(get_s(item, "uuid")?, get_s(item, keys::SK)?)
 }
 
 /// An event as session/show lists it.
@@ -87,6 +94,7 @@ pub fn session_event(item: &Item) -> Value {
             "category",
             "priority",
             "visit",
+            "track_id",
         ],
     )
 }
@@ -113,6 +121,9 @@ pub fn event_row(item: &Item) -> Value {
             "page_url",
             "referrer",
             "visit",
+            "country_code",
+            "city",
+            "track_id",
         ],
     )
 }

@@ -1,6 +1,8 @@
 //! The embedded engine: redb, an ACID store in one file, laid out so that queries behave exactly
-//! like DynamoDB's. Items live in one ordered table keyed by (PK, SK); the GSI is a second ordered
-//! table keyed by (GSI1PK, GSI1SK, PK, SK), maintained in the same transaction as the item.
+//! like DynamoDB's. Items live in one ordered table keyed by (PK, SK); each GSI is another ordered
+//! table keyed by (GSIPK, GSISK, PK, SK), maintained in the same transaction as the item. A
+//! keys-only index answers with keys only, as DynamoDB's does, so a reader that forgets to fetch
+//! the items fails here too.
 //! Two more tables ride along in that transaction: the number of entries in each index
 //! partition (what event/show's total reads, exact at every commit), and an expiry index
 //! (expires_at, PK, SK) that the sweeper walks to play DynamoDB's TTL. An inserted event also
@@ -25,14 +27,22 @@ use tokio::sync::oneshot;
 
 use crate::store::activity::{activity_of_item, touch};
 use crate::store::item::{Item, MAX_ITEM_BYTES, get_s, item_size};
-use crate::store::keys::{GSI1, TABLE};
+use crate::store::keys::{IndexDef, Projection, TABLE};
 use crate::store::table::{
     Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, Write,
     apply_ops, condition_holds, counters_of, key_item, op_writes, project,
 };
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
-const GSI1_TABLE: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new("gsi1");
+type IndexKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+const GSI1_TABLE: TableDefinition<IndexKey, ()> = TableDefinition::new("gsi1");
+const GSI2_TABLE: TableDefinition<IndexKey, ()> = TableDefinition::new("gsi2");
+
+/// The redb table of each index of `TABLE.indexes`, in that order.
+fn index_tables() -> [TableDefinition<'static, IndexKey<'static>, ()>; 2] {
+    debug_assert_eq!(TABLE.indexes.len(), 2);
+    [GSI1_TABLE, GSI2_TABLE]
+}
 /// Entries per GSI1 partition. Absent means zero: an entry is removed when it reaches zero.
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("gsi1_counts");
 /// Items carrying the TTL attribute, by expiry time (epoch seconds).
@@ -119,6 +129,7 @@ impl EmbeddedTable {
                 rebuild_counts(&gsi, &mut counts)?;
             }
         }
+        txn.open_table(GSI2_TABLE).map_err(internal)?;
         txn.open_table(EXPIRY).map_err(internal)?;
         txn.commit().map_err(internal)?;
 
@@ -228,9 +239,8 @@ fn item_key(item: &Item) -> StoreResult<Key> {
     }
 }
 
-/// The GSI entry an item belongs in, if it carries both index keys.
-fn index_entry(item: &Item) -> Option<(&str, &str)> {
-    let index = TABLE.indexes.iter().find(|i| i.name == GSI1)?;
+/// The entry an item has in `index`, if it carries both of the index's keys.
+fn index_entry<'i>(index: &IndexDef, item: &'i Item) -> Option<(&'i str, &'i str)> {
     Some((
         get_s(item, index.partition_key)?,
         get_s(item, index.sort_key)?,
@@ -253,7 +263,11 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>, buffer: &Buffer
                 .map_err(internal)?;
             {
                 let mut items = txn.open_table(ITEMS).map_err(internal)?;
-                let mut gsi = txn.open_table(GSI1_TABLE).map_err(internal)?;
+                let mut gsi = index_tables()
+                    .into_iter()
+                    .map(|t| txn.open_table(t))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?;
                 let mut counts = txn.open_table(COUNTS).map_err(internal)?;
                 let mut expiry = txn.open_table(EXPIRY).map_err(internal)?;
                 let mut writer = Writer {
@@ -304,7 +318,8 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<(Job, Reply)>, buffer: &Buffer
 
 struct Writer<'a, 'txn> {
     items: &'a mut redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    gsi: &'a mut redb::Table<'txn, (&'static str, &'static str, &'static str, &'static str), ()>,
+    /// One table per index, in the order of `TABLE.indexes`.
+    gsi: &'a mut Vec<redb::Table<'txn, IndexKey<'static>, ()>>,
     expiry: &'a mut redb::Table<'txn, (u64, &'static str, &'static str), ()>,
     /// Count changes of this transaction, applied once before it commits.
     deltas: BTreeMap<String, i64>,
@@ -453,10 +468,12 @@ impl Writer<'_, '_> {
         self.items
             .insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())
             .map_err(internal)?;
-        if let Some((gpk, gsk)) = index_entry(item) {
-            self.gsi
-                .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())
-                .map_err(internal)?;
+        for (index, table) in TABLE.indexes.iter().zip(self.gsi.iter_mut()) {
+            if let Some((gpk, gsk)) = index_entry(index, item) {
+                table
+                    .insert((gpk, gsk, key.pk.as_str(), key.sk.as_str()), ())
+                    .map_err(internal)?;
+            }
         }
         self.count(item, 1);
         if let Some(at) = expiry_of(item) {
@@ -488,10 +505,12 @@ impl Writer<'_, '_> {
     /// Takes the previous version of an item out of the index, its partition count and the
     /// expiry index.
     fn unindex(&mut self, key: &Key, previous: Option<&Item>) -> StoreResult<()> {
-        if let Some((gpk, gsk)) = previous.and_then(index_entry) {
-            self.gsi
-                .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))
-                .map_err(internal)?;
+        for (index, table) in TABLE.indexes.iter().zip(self.gsi.iter_mut()) {
+            if let Some((gpk, gsk)) = previous.and_then(|p| index_entry(index, p)) {
+                table
+                    .remove((gpk, gsk, key.pk.as_str(), key.sk.as_str()))
+                    .map_err(internal)?;
+            }
         }
         if let Some(previous) = previous {
             self.count(previous, -1);
@@ -540,6 +559,8 @@ fn sort_bounds(range: &SortRange) -> (String, Option<String>) {
         SortRange::All => (String::new(), None),
         SortRange::BeginsWith(prefix) => (prefix.clone(), prefix_successor(prefix)),
         SortRange::AtLeast(lower) => (lower.clone(), None),
+        // The keys at most `upper`: below `upper` followed by the smallest character.
+        SortRange::Between(lower, upper) => (lower.clone(), Some(format!("{upper}\0"))),
     }
 }
 
@@ -656,12 +677,13 @@ impl Table for EmbeddedTable {
                 }
             }
             Some(index_name) => {
-                let index = TABLE
+                let (index, definition) = TABLE
                     .indexes
                     .iter()
-                    .find(|i| i.name == index_name)
+                    .zip(index_tables())
+                    .find(|(i, _)| i.name == index_name)
                     .ok_or_else(|| StoreError::Rejected(format!("unknown index {index_name}")))?;
-                let gsi = txn.open_table(GSI1_TABLE).map_err(internal)?;
+                let gsi = txn.open_table(definition).map_err(internal)?;
                 let gpk = query.partition.as_str();
                 let gpk_next = prefix_successor(gpk).unwrap_or_default();
                 let start = query.start_after.as_ref().and_then(|s| {
@@ -701,7 +723,16 @@ impl Table for EmbeddedTable {
                         more = true;
                         break;
                     }
-                    let (_, _, pk, sk) = key.value();
+                    let (gpk, gsk, pk, sk) = key.value();
+                    if index.projection == Projection::KeysOnly {
+                        out.push(Item::from([
+                            (TABLE.partition_key.into(), pk.into()),
+                            (TABLE.sort_key.into(), sk.into()),
+                            (index.partition_key.into(), gpk.into()),
+                            (index.sort_key.into(), gsk.into()),
+                        ]));
+                        continue;
+                    }
                     // The entry and its item are written in one transaction, so the item is
                     // in this snapshot; a miss would mean corruption.
                     let bytes = items

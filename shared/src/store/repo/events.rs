@@ -4,7 +4,7 @@
 use super::sessions::session_attr;
 use super::visits::{Activity, StoredVisit, Touch, split_session_and_visit};
 use super::{Repo, expired, expiry_op, json_map};
-use crate::domain::commands::EventRequest;
+use crate::domain::commands::{EventRequest, Place};
 use crate::domain::event::Category;
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
@@ -12,7 +12,9 @@ use crate::domain::time::Timestamp;
 use crate::domain::values::{EventId, EventName, SessionUuid, Sort};
 use crate::store::cursor::{CursorError, CursorState};
 use crate::store::item::{Attr, Item, MAX_ITEM_BYTES, get_i64, get_s, json_size};
-use crate::store::keys::{self, COUNTED_IN, GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR};
+use crate::store::keys::{
+    self, COUNTED_IN, GSI1, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK, TTL_ATTR,
+};
 use crate::store::table::{
     Condition, Key, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
     Write, key_item,
@@ -656,6 +658,10 @@ fn event_item(row: EventRow<'_>) -> Item {
     let context = session.get(session_attr::CONTEXT).and_then(Attr::as_m);
     let client = context.and_then(|c| c.get("client")).and_then(Attr::as_m);
     let from_session = |name: &str| client.and_then(|c| c.get(name)).cloned();
+    let place = match (event.ip_address.is_some(), event.place) {
+        (true, place) => place.unwrap_or_default(),
+        (false, _) => session_place(session),
+    };
     let ip = event
         .ip_address
         .map(Attr::S)
@@ -672,6 +678,9 @@ fn event_item(row: EventRow<'_>) -> Item {
         .map(Attr::S)
         .or_else(|| from_session("userAgent"))
         .unwrap_or(Attr::Null);
+    // An event with an address of its own was placed by it when received; the others are
+    // where their session's address is, as far as its enrichment has found by now.
+
     let p = project.as_str();
     let mut item = Item::from([
         (PK.into(), Attr::S(keys::session_pk(p, &uuid))),
@@ -682,6 +691,14 @@ fn event_item(row: EventRow<'_>) -> Item {
         ),
         (
             GSI1_SK.into(),
+            Attr::S(keys::name_sk(&occurred_at, event_id, &uuid)),
+        ),
+        (
+            GSI2_PK.into(),
+            Attr::S(keys::time_pk(p, keys::time_shard(event_id))),
+        ),
+        (
+            GSI2_SK.into(),
             Attr::S(keys::name_sk(&occurred_at, event_id, &uuid)),
         ),
         (
@@ -716,6 +733,8 @@ fn event_item(row: EventRow<'_>) -> Item {
         ("label", event.label.map(|l| l.as_str().to_owned())),
         ("page_url", event.page_url),
         ("referrer", event.referrer),
+        ("country_code", place.country_code),
+        ("city", place.city),
     ] {
         if let Some(value) = value {
             item.insert(name.into(), Attr::S(value));
@@ -725,6 +744,27 @@ fn event_item(row: EventRow<'_>) -> Item {
         item.insert(TTL_ATTR.into(), Attr::n(at));
     }
     item
+}
+
+/// The country and city of a session's enriched address (`ip_data.city`, MaxMind's shape).
+fn session_place(session: &Item) -> Place {
+    let city = session
+        .get("ip_data")
+        .and_then(Attr::as_m)
+        .and_then(|d| d.get("city"))
+        .and_then(Attr::as_m);
+    let text = |path: &[&str]| {
+        let (last, maps) = path.split_last()?;
+        let mut at = city?;
+        for step in maps {
+            at = at.get(*step).and_then(Attr::as_m)?;
+        }
+        at.get(*last).and_then(Attr::as_s).map(str::to_owned)
+    };
+    Place {
+        country_code: text(&["country", "iso_code"]),
+        city: text(&["names", "en"]),
+    }
 }
 
 /// The table and index key attributes of an event row: where the next page starts.

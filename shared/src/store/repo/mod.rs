@@ -1,7 +1,8 @@
 //! The repository: every domain rule over the storage, written once over the `Table` contract
 //! and so shared by both engines, split by aggregate: `keys`, `sessions`, `visits`,
-//! `events`, `projects` (settings).
+//! `events` (and `event_scan`, their reading for queries), `projects` (settings).
 
+mod event_scan;
 mod events;
 mod keys;
 mod projects;
@@ -11,6 +12,7 @@ mod visits;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use event_scan::{EventIndex, EventReader, EventScan};
 pub use events::{EventOutcome, EventPage, EventStats, ListError, event_fits};
 pub use projects::expiry_op;
 pub use sessions::{InitWrite, SESSION_EVENTS_LIMIT, SessionWithEvents, session_attr};

@@ -345,6 +345,7 @@ impl<T: Table> Repo<T> {
             user_agent: None,
             page_url: None,
             referrer: None,
+            place: None,
         };
         self.write_event(project, session, event, visit, settings, now)
             .await

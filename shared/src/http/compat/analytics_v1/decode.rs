@@ -195,6 +195,7 @@ fn event(
         user_agent: text(user_agent),
         page_url: text(page_url),
         referrer: text(referrer),
+        place: None,
     })
 }
 

@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::store::item::{Attr, Item};
-use crate::store::keys::TABLE;
+use crate::store::keys::{self, TABLE};
 use crate::store::table::{
     Condition, Key, Page, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp,
     Write, condition_holds, key_item, op_writes,
@@ -80,7 +80,7 @@ impl DynamoTable {
         &self.table
     }
 
-    /// Creates the table from `keys::TABLE` (on-demand, with its GSI and TTL) and waits until it
+    /// Creates the table from `keys::TABLE` (on-demand, with its GSIs and TTL) and waits until it
     /// is active. Succeeds without change when the table already exists.
     pub async fn create_table(&self) -> StoreResult<bool> {
         let mut attrs = vec![TABLE.partition_key, TABLE.sort_key];
@@ -109,7 +109,10 @@ impl DynamoTable {
                     .key_schema(key_schema(index.sort_key, KeyType::Range)?)
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::All)
+                            .projection_type(match index.projection {
+                                keys::Projection::All => ProjectionType::All,
+                                keys::Projection::KeysOnly => ProjectionType::KeysOnly,
+                            })
                             .build(),
                     )
                     .build()
@@ -581,6 +584,12 @@ impl Table for DynamoTable {
                 let s = expr.name(sk_attr);
                 let v = expr.value(AttributeValue::S(lower.clone()));
                 key_condition.push_str(&format!(" AND {s} >= {v}"));
+            }
+            SortRange::Between(lower, upper) => {
+                let s = expr.name(sk_attr);
+                let lo = expr.value(AttributeValue::S(lower.clone()));
+                let hi = expr.value(AttributeValue::S(upper.clone()));
+                key_condition.push_str(&format!(" AND {s} BETWEEN {lo} AND {hi}"));
             }
         }
         let mut items = Vec::new();
