@@ -7,6 +7,8 @@
 //!   per cold start; routes, workers and stream consumers call these
 //! - `http`: the router, auth, client info, request decoding, the error envelope; `native/` has
 //!   one module per A-TRACK endpoint, `compat/` the doors for other vendors' clients
+//! - `query`: the OData and KQL event queries parsed into one filter, its evaluator and the
+//!   index planner (pure: no storage, no HTTP)
 //! - `enrich`: URL attribution, referrers, device (woothee), GeoIP
 //! - `store`: the single-table layout, the `Table` contract, the repository by aggregate, both
 //!   engines
@@ -25,6 +27,7 @@ pub mod domain;
 pub mod enrich;
 pub mod error;
 pub mod http;
+pub mod query;
 pub mod queue;
 pub mod runtime;
 pub mod service;
