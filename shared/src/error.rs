@@ -38,6 +38,15 @@ pub enum Error {
     InvalidCursor(#[from] crate::store::cursor::CursorError),
     #[error("request has invalid fields")]
     Validation(Vec<FieldError>),
+    /// A filter or query that does not parse; the detail names the parameter and the message
+    /// gives the position.
+    #[error("invalid query: {}", .0.message)]
+    InvalidQuery(FieldError),
+    /// A query that would read more than the budget before filling its page.
+    #[error(
+        "the query would read more than {budget} events to fill its page; narrow it with an EventTime range, a DeviceId or an EventType"
+    )]
+    QueryTooExpensive { budget: usize },
     /// Invalid fields, already described in a vendor's shape by the compat route that found
     /// them (pydantic's error objects for the analytics API).
     #[error("request has invalid fields")]
@@ -66,6 +75,13 @@ impl From<StoreError> for Error {
     }
 }
 
+impl From<crate::query::QueryError> for Error {
+    /// A vendor's query parameter that does not parse, named as the vendor names it.
+    fn from(err: crate::query::QueryError) -> Self {
+        Error::InvalidQuery(FieldError::new(err.parameter.as_str(), err.to_string()))
+    }
+}
+
 impl Error {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Validation(vec![FieldError::new(field, message)])
@@ -73,9 +89,11 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::MissingBody | Error::MalformedBody(_) | Error::InvalidCursor(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::MissingBody
+            | Error::MalformedBody(_)
+            | Error::InvalidCursor(_)
+            | Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            Error::QueryTooExpensive { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge { .. } | Error::ItemTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Validation(_) | Error::VendorValidation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -95,6 +113,8 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::ItemTooLarge => "session_too_large",
             Error::InvalidCursor(_) => "invalid_cursor",
+            Error::InvalidQuery(_) => "invalid_query",
+            Error::QueryTooExpensive { .. } => "query_too_expensive",
             Error::Validation(_) | Error::VendorValidation(_) => "validation_failed",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
@@ -108,6 +128,7 @@ impl Error {
     pub fn details(&self) -> &[FieldError] {
         match self {
             Error::Validation(details) => details,
+            Error::InvalidQuery(detail) => std::slice::from_ref(detail),
             _ => &[],
         }
     }

@@ -940,6 +940,7 @@ fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> EventRequest {
         page_url: None,
         referrer: None,
         place: None,
+        device_id: None,
     }
 }
 

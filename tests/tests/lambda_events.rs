@@ -156,6 +156,16 @@ async fn samples_run_through_the_handlers(engine: Engine) {
     );
     assert_eq!(body["data"][0]["ip_address"], "50.89.98.90");
 
+    let (status, body) = invoke(&server, Route::EventQuery, "event-query.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["meta"]["index"], "name");
+    assert_eq!(body["meta"]["count"], 1);
+    assert_eq!(body["data"][0]["name"], "checkout_started");
+    assert_eq!(
+        body["data"][0]["occurred_at"],
+        "2026-04-12T02:10:00.000000Z"
+    );
+
     let (status, body) = invoke(&server, Route::EventShow, "event-show-public-key.json").await;
     assert_eq!(status, 403, "{body}");
 
@@ -381,6 +391,7 @@ const HTTP_SAMPLES: &[&str] = &[
     "session-show.json",
     "event-show.json",
     "event-show-public-key.json",
+    "event-query.json",
     "analytics-track.json",
     "analytics-batch.json",
     "analytics-invalid.json",

@@ -86,10 +86,15 @@ pub struct EventRequest {
     /// analytics API's `page_url` and `referrer`); stored on the event row.
     pub page_url: Option<String>,
     pub referrer: Option<String>,
-    /// Where the event's own `ip_address` places it (GeoIP when it was received, before the
-    /// address is anonymised). `None`: not looked up; an event without an address of its own
-    /// takes its session's place.
+    /// Where the event happened: what its sender declared (the profile store's `CountryCode`),
+    /// completed by GeoIP of its own `ip_address` when it was received (before the address is
+    /// anonymised). Whatever it still lacks, an event without an address of its own takes
+    /// from its session's place.
     pub place: Option<Place>,
+    /// The sender's own name for the device when it is not the UUID (the profile store's
+    /// `DeviceId`, mapped to a UUID by `SessionUuid::for_external_id`): kept on the event so
+    /// it reads back as sent.
+    pub device_id: Option<String>,
 }
 
 /// A country and city, as GeoIP found them.
@@ -98,6 +103,16 @@ pub struct Place {
     /// ISO 3166-1 alpha-2.
     pub country_code: Option<String>,
     pub city: Option<String>,
+}
+
+impl Place {
+    /// This place, each part it lacks taken from `other`.
+    pub fn or(self, other: Place) -> Place {
+        Place {
+            country_code: self.country_code.or(other.country_code),
+            city: self.city.or(other.city),
+        }
+    }
 }
 
 /// A validated `POST /batch`: each item validated on its own, so one bad item never costs the

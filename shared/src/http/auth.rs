@@ -23,6 +23,8 @@ pub enum CredentialSource {
     Header(&'static str),
     /// `Authorization: Bearer <key>`.
     Bearer,
+    /// `Authorization: epi-single <key>` (the profile store's scheme).
+    EpiSingle,
     /// `Authorization: Basic base64(<key>:)`: the key as the user name, the password empty
     /// (Segment's write key).
     Basic,
@@ -52,6 +54,7 @@ impl<'a> Credential<'a> {
                 CredentialSource::Header(name) => (*name, None),
                 CredentialSource::Bearer => ("authorization", Some("Bearer ")),
                 CredentialSource::Basic => ("authorization", Some("Basic ")),
+                CredentialSource::EpiSingle => ("authorization", Some("epi-single ")),
                 CredentialSource::BodyField(_) => continue,
             };
             let Some(value) = headers.get(name) else {
@@ -70,7 +73,10 @@ impl<'a> Credential<'a> {
                 continue;
             };
             let rest = rest.trim();
-            if *source == CredentialSource::Bearer {
+            if matches!(
+                source,
+                CredentialSource::Bearer | CredentialSource::EpiSingle
+            ) {
                 return Credential::Header(Cow::Borrowed(rest));
             }
             return Credential::Header(Cow::Owned(basic_user(rest).unwrap_or_default()));
@@ -99,6 +105,7 @@ fn missing_message(sources: &[CredentialSource]) -> &'static str {
     match sources.first() {
         Some(CredentialSource::Bearer) => "Not authenticated",
         Some(CredentialSource::Basic) => "missing write key: send it as the Basic user name",
+        Some(CredentialSource::EpiSingle) => "missing Authorization: epi-single <key> header",
         _ => "missing x-a-track-key header",
     }
 }

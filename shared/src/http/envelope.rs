@@ -50,6 +50,29 @@ fn with_error_headers(err: &Error, mut response: Response<Body>) -> Response<Bod
     response
 }
 
+/// An error as the Microsoft REST API Guidelines write it (the profile store's routes):
+/// `{"error": {"code", "message", "details": [{"code", "target", "message"}]}}`, our stable
+/// code in `code`, each invalid parameter or field as a detail whose `target` names it.
+pub fn ms_rest_error_response(err: &Error, request_id: &str) -> Response<Body> {
+    let status = err.status();
+    let mut error = json!({
+        "code": err.code(),
+        "message": err.to_string(),
+    });
+    let details: Vec<Value> = err
+        .details()
+        .iter()
+        .map(|d| json!({"code": err.code(), "target": d.field, "message": d.message}))
+        .collect();
+    if !details.is_empty() {
+        error["details"] = Value::Array(details);
+    }
+    if status.is_server_error() {
+        error["innererror"] = json!({"request_id": request_id});
+    }
+    with_error_headers(err, json_response(status, &json!({"error": error})))
+}
+
 /// An error as FastAPI writes it (the analytics API): `{"detail": "…"}`, or for invalid
 /// input a 422 with pydantic's list of errors (which the compat route wrote, JSON syntax
 /// errors included). 5xx bodies carry the request id, as ours do.

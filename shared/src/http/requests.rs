@@ -417,6 +417,7 @@ impl EventRequest {
                 page_url: None,
                 referrer: None,
                 place: None,
+                device_id: None,
             }),
             _ => Err(f.errors),
         }

@@ -14,7 +14,9 @@ use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
 use super::compat::analytics_v1;
-use super::envelope::{error_response, fastapi_error_response, json_response};
+use super::envelope::{
+    error_response, fastapi_error_response, json_response, ms_rest_error_response,
+};
 use super::requests::parse_body;
 use super::{auth, native};
 use crate::domain::commands::ClientInfo;
@@ -32,29 +34,38 @@ pub enum Route {
     Batch,
     SessionShow,
     EventShow,
+    EventQuery,
     AnalyticsTrack,
     AnalyticsBatch,
     AnalyticsStats,
     AnalyticsHealth,
+    TrackEventsCreate,
+    TrackEventsList,
+    TrackEventsPreview,
 }
 
 impl Route {
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 14] = [
         Route::Init,
         Route::Attributes,
         Route::Event,
         Route::Batch,
         Route::SessionShow,
         Route::EventShow,
+        Route::EventQuery,
         Route::AnalyticsTrack,
         Route::AnalyticsBatch,
         Route::AnalyticsStats,
         Route::AnalyticsHealth,
+        Route::TrackEventsCreate,
+        Route::TrackEventsList,
+        Route::TrackEventsPreview,
     ];
 
     /// What the route declares; the router does the rest.
     pub const fn spec(self) -> RouteSpec {
         use crate::http::compat::analytics_v1 as analytics;
+        use crate::http::compat::track_events::{self, PATH};
         match self {
             Route::Init => native("/init", "init", Scope::Public),
             Route::Attributes => native("/attributes", "attributes", Scope::Public),
@@ -65,6 +76,7 @@ impl Route {
             },
             Route::SessionShow => native("/session/show", "session-show", Scope::Public),
             Route::EventShow => native("/event/show", "event-show", Scope::Secret),
+            Route::EventQuery => native("/event/query", "event-query", Scope::Secret),
             Route::AnalyticsTrack => {
                 analytics::spec("/api/v1/analytics", Method::Post, Scope::Public)
             }
@@ -79,6 +91,11 @@ impl Route {
                 credentials: &[],
                 ..analytics::spec("/api/v1/analytics/health", Method::Get, Scope::Public)
             },
+            Route::TrackEventsCreate => track_events::spec(PATH, Method::Post, Scope::Public),
+            Route::TrackEventsList => track_events::spec(PATH, Method::Get, Scope::Secret),
+            Route::TrackEventsPreview => {
+                track_events::spec("/api/v2.0/TrackEvents/preview", Method::Post, Scope::Secret)
+            }
         }
     }
 
@@ -115,6 +132,7 @@ const fn native(path: &'static str, function: &'static str, scope: Scope) -> Rou
 pub enum Method {
     Get,
     Post,
+    Delete,
 }
 
 /// Everything a route declares about itself: where it is, who may call it, how large a body
@@ -160,6 +178,9 @@ pub enum ErrorShape {
     Envelope,
     /// FastAPI's `{"detail": …}`, pydantic's list for validation errors (the analytics API).
     FastApi,
+    /// The Microsoft REST API Guidelines' `{"error": {"code", "message", "details"}}`, which
+    /// the profile store follows.
+    MsRest,
 }
 
 pub use auth::CredentialSource;
@@ -185,6 +206,10 @@ pub struct RequestCtx {
     /// The project's privacy settings (cached like the keys).
     pub settings: ProjectSettings,
     pub client: ClientInfo,
+    /// The request's path as sent (a route with parameters in it reads them here).
+    pub path: String,
+    /// The raw query string, empty when there is none (GET routes' parameters).
+    pub query: String,
 }
 
 /// One endpoint as a type. The router is generic over it so that a Lambda function, which
@@ -230,8 +255,12 @@ pub mod endpoint {
     endpoint!(Batch, batch);
     endpoint!(SessionShow, session_show);
     endpoint!(EventShow, event_show);
+    endpoint!(EventQuery, event_query);
 
     pub use crate::http::compat::analytics_v1::{AnalyticsBatch, AnalyticsStats, AnalyticsTrack};
+    pub use crate::http::compat::track_events::{
+        TrackEventsCreate, TrackEventsList, TrackEventsPreview,
+    };
 }
 
 /// The router for the given endpoints, plus `/health`; `atrack serve` passes `Route::ALL`.
@@ -245,10 +274,14 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::Batch => with_endpoint::<endpoint::Batch>(router),
             Route::SessionShow => with_endpoint::<endpoint::SessionShow>(router),
             Route::EventShow => with_endpoint::<endpoint::EventShow>(router),
+            Route::EventQuery => with_endpoint::<endpoint::EventQuery>(router),
             Route::AnalyticsTrack => with_endpoint::<endpoint::AnalyticsTrack>(router),
             Route::AnalyticsBatch => with_endpoint::<endpoint::AnalyticsBatch>(router),
             Route::AnalyticsStats => with_endpoint::<endpoint::AnalyticsStats>(router),
             Route::AnalyticsHealth => crate::http::compat::analytics_v1::with_health(router),
+            Route::TrackEventsCreate => with_endpoint::<endpoint::TrackEventsCreate>(router),
+            Route::TrackEventsList => with_endpoint::<endpoint::TrackEventsList>(router),
+            Route::TrackEventsPreview => with_endpoint::<endpoint::TrackEventsPreview>(router),
         };
     }
     finish(router, app)
@@ -268,6 +301,7 @@ pub(crate) fn with_endpoint<E: Endpoint>(router: Router<SharedApp>) -> Router<Sh
         .map(|m| match m {
             Method::Get => MethodFilter::GET,
             Method::Post => MethodFilter::POST,
+            Method::Delete => MethodFilter::DELETE,
         })
         .fold(None, |all: Option<MethodFilter>, m| {
             Some(all.map_or(m, |a| a.or(m)))
@@ -381,6 +415,7 @@ async fn serve<E: Endpoint>(app: &App, req: Request<Body>) -> Response<Body> {
                 match route.spec().errors {
                     ErrorShape::Envelope => error_response(&err, &request_id),
                     ErrorShape::FastApi => fastapi_error_response(&err, &request_id),
+                    ErrorShape::MsRest => ms_rest_error_response(&err, &request_id),
                 }
             }
         };
@@ -442,6 +477,8 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error>
         project,
         settings,
         client: ClientInfo::from_parts(&parts, app.config.forwarded_hops()),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
     };
     E::handle(app, &ctx, &body).await
 }

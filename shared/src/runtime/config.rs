@@ -35,7 +35,14 @@ pub struct Config {
     /// how long Lambda gathers them.
     pub stream_batch_size: u64,
     pub stream_batching_window_secs: u64,
+    /// How many events a query may read before filling its page (`ATRACK_QUERY_READ_BUDGET`):
+    /// past it the query stops with `422 query_too_expensive` instead of reading on.
+    pub query_read_budget: usize,
 }
+
+/// The default of [`Config::query_read_budget`]: a hundred thousand events is a few seconds on
+/// the embedded store and about 50,000 read units (a few cents) on DynamoDB.
+pub const DEFAULT_QUERY_READ_BUDGET: usize = 100_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -53,6 +60,7 @@ impl Default for Config {
             // template.yaml's defaults for the count function's event source.
             stream_batch_size: 1000,
             stream_batching_window_secs: 2,
+            query_read_budget: DEFAULT_QUERY_READ_BUDGET,
         }
     }
 }
@@ -105,6 +113,7 @@ impl Config {
         if let Some(n) = number("ATRACK_KEY_CACHE_TTL_SECS") {
             config.key_cache_ttl = Duration::from_secs(n.min(60));
         }
+        let query_read_budget = number("ATRACK_QUERY_READ_BUDGET");
         if let Some(n) = number("ATRACK_TRUSTED_PROXIES") {
             config.trusted_proxies = (n as usize).max(1);
         }
@@ -116,6 +125,11 @@ impl Config {
                     "ATRACK_MAX_BATCH_EVENTS must be from 1 to {MAX_BATCH_EVENTS}, got {n}"
                 ));
             }
+        }
+        match query_read_budget {
+            Some(0) => problems.push("ATRACK_QUERY_READ_BUDGET must be at least 1".into()),
+            Some(n) => config.query_read_budget = usize::try_from(n).unwrap_or(usize::MAX),
+            None => {}
         }
         config.cursor_secret = var("ATRACK_CURSOR_SECRET");
         if config

@@ -280,12 +280,12 @@ impl App {
     }
 
     /// Places an event that carries an address of its own (GeoIP, on the full address: the
-    /// store anonymises it afterwards where the project says so).
+    /// store anonymises it afterwards where the project says so), keeping what its sender
+    /// declared.
     fn place(&self, event: &mut EventRequest) {
-        if event.place.is_none()
-            && let Some(ip) = &event.ip_address
-        {
-            event.place = Some(self.enricher.geo().place(ip));
+        if let Some(ip) = &event.ip_address {
+            let found = self.enricher.geo().place(ip);
+            event.place = Some(event.place.take().unwrap_or_default().or(found));
         }
     }
 

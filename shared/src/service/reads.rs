@@ -5,7 +5,9 @@ use crate::domain::commands::EventShowRequest;
 use crate::domain::project::Project;
 use crate::domain::values::SessionUuid;
 use crate::error::Error;
+use crate::store::item::Item;
 use crate::store::repo::{EventPage, ListError, SessionWithEvents};
+use crate::store::track_id;
 
 impl App {
     /// The session and its newest events, or `None` for an unknown (or expired) session.
@@ -37,5 +39,17 @@ impl App {
                 ListError::Cursor(c) => Error::InvalidCursor(c),
                 ListError::Store(s) => Error::from(s),
             })
+    }
+
+    /// The event a track id names in this project, if it is stored (see `store::track_id`).
+    pub async fn event_by_track_id(
+        &self,
+        project: &Project,
+        track_id: &str,
+    ) -> Result<Option<Item>, Error> {
+        let Some((uuid, sk)) = track_id::decode(track_id) else {
+            return Ok(None);
+        };
+        Ok(self.store.get_event(project, &uuid, &sk).await?)
     }
 }

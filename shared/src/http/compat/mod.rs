@@ -4,3 +4,4 @@
 //! rules of its own.
 
 pub mod analytics_v1;
+pub mod track_events;

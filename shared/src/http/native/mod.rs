@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod batch;
 pub mod event;
+pub mod event_query;
 pub mod event_show;
 pub mod init;
 pub mod session_show;

@@ -241,8 +241,10 @@ impl<T: Table> EventReader<'_, T> {
             .filter_map(|k| Some(Key::new(get_s(k, PK)?, get_s(k, SK)?)))
             .collect();
         // In order, a bounded number at a time.
-        let items: Vec<Option<Item>> = futures::stream::iter(keys.iter())
-            .map(|key| table.read(Read::new(key)))
+        let reads = keys
+            .into_iter()
+            .map(|key| async move { table.read(Read::new(&key)).await });
+        let items: Vec<Option<Item>> = futures::stream::iter(reads)
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;

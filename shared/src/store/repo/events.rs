@@ -421,6 +421,27 @@ impl<T: Table> Repo<T> {
             .collect())
     }
 
+    /// The event stored under `uuid`'s partition with sort key `sk` (a track id's target),
+    /// strongly consistent, so a caller who just wrote it reads it; `None` when there is none
+    /// or it is past its retention.
+    pub async fn get_event(
+        &self,
+        project: &Project,
+        uuid: &SessionUuid,
+        sk: &str,
+    ) -> StoreResult<Option<Item>> {
+        if !sk.starts_with(keys::EVENT_SK_PREFIX) {
+            return Ok(None);
+        }
+        let key = Key::new(keys::session_pk(project.as_str(), &uuid.to_string()), sk);
+        let now = self.now();
+        Ok(self
+            .table
+            .read(Read::new(&key).consistent())
+            .await?
+            .filter(|item| !expired(item, now)))
+    }
+
     /// A project's event counts: by category, received today and this hour (UTC, by `now`),
     /// and dropped by its plan. A handful of count reads, never a read of the events.
     pub async fn event_stats(&self, project: &Project, now: Timestamp) -> StoreResult<EventStats> {
@@ -658,9 +679,9 @@ fn event_item(row: EventRow<'_>) -> Item {
     let context = session.get(session_attr::CONTEXT).and_then(Attr::as_m);
     let client = context.and_then(|c| c.get("client")).and_then(Attr::as_m);
     let from_session = |name: &str| client.and_then(|c| c.get(name)).cloned();
-    let place = match (event.ip_address.is_some(), event.place) {
-        (true, place) => place.unwrap_or_default(),
-        (false, _) => session_place(session),
+    let place = match event.ip_address.is_some() {
+        true => event.place.unwrap_or_default(),
+        false => event.place.unwrap_or_default().or(session_place(session)),
     };
     let ip = event
         .ip_address
@@ -735,6 +756,7 @@ fn event_item(row: EventRow<'_>) -> Item {
         ("referrer", event.referrer),
         ("country_code", place.country_code),
         ("city", place.city),
+        ("device_id", event.device_id),
     ] {
         if let Some(value) = value {
             item.insert(name.into(), Attr::S(value));

@@ -346,6 +346,7 @@ impl<T: Table> Repo<T> {
             page_url: None,
             referrer: None,
             place: None,
+            device_id: None,
         };
         self.write_event(project, session, event, visit, settings, now)
             .await

@@ -196,6 +196,7 @@ fn event(
         page_url: text(page_url),
         referrer: text(referrer),
         place: None,
+        device_id: None,
     })
 }
 

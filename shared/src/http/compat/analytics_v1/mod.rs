@@ -39,6 +39,7 @@ pub const fn spec(path: &'static str, method: Method, scope: Scope) -> RouteSpec
         methods: match method {
             Method::Get => &[Method::Get],
             Method::Post => &[Method::Post],
+            Method::Delete => &[Method::Delete],
         },
         scope,
         body_limit: BodyLimit::Standard,
