@@ -77,6 +77,25 @@ pub struct ServeArgs {
     #[arg(long, env = "ATRACK_SWEEP_INTERVAL", value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     sweep_interval: u64,
+    /// How often to purge deleted events (stage two of deletion), in seconds; also what a
+    /// deletion refused past the cap is told to wait for.
+    #[arg(long, env = "ATRACK_PURGE_INTERVAL_SECS", value_name = "SECONDS",
+          default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    purge_interval: u64,
+    /// How many deleted events of a project may wait for the purge before deletions are
+    /// refused with 429.
+    #[arg(
+        long,
+        env = "ATRACK_MAX_PENDING_DELETES",
+        value_name = "N",
+        default_value_t = 1_000_000
+    )]
+    max_pending_deletes: u64,
+    /// How many events a query may read before filling its page; past it the query stops
+    /// with 422 query_too_expensive.
+    #[arg(long, env = "ATRACK_QUERY_READ_BUDGET", value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    query_read_budget: u64,
 }
 
 /// The secret that signs event/show's cursors, created at first start and kept beside the data
@@ -225,6 +244,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     config.trust_forwarded_for |= args.trust_forwarded_for;
     config.trusted_proxies = usize::from(args.trusted_proxies);
+    config.purge_interval_secs = args.purge_interval;
+    config.max_pending_deletes = args.max_pending_deletes;
+    config.query_read_budget = usize::try_from(args.query_read_budget).unwrap_or(usize::MAX);
     atrack_shared::runtime::telemetry::init(config.log_format == "json");
 
     let table = args.store.open().await?;
@@ -269,6 +291,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let every = Duration::from_secs(args.sweep_interval);
         background.push(tokio::spawn(async move {
             atrack_shared::runtime::worker::run_visit_sweeper(&app, every, stop).await;
+        }));
+    }
+    {
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        let every = Duration::from_secs(args.purge_interval);
+        background.push(tokio::spawn(async move {
+            atrack_shared::runtime::worker::run_purge_sweeper(&app, every, stop).await;
         }));
     }
     match app.store.table() {

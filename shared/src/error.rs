@@ -47,6 +47,11 @@ pub enum Error {
         "the query would read more than {budget} events to fill its page; narrow it with an EventTime range, a DeviceId or an EventType"
     )]
     QueryTooExpensive { budget: usize },
+    /// The project's deleted events waiting for the purge have reached the cap.
+    #[error(
+        "too many deleted events are waiting for the purge; retry after it (in {retry_after_secs} seconds)"
+    )]
+    TooManyPendingDeletes { retry_after_secs: u64 },
     /// Invalid fields, already described in a vendor's shape by the compat route that found
     /// them (pydantic's error objects for the analytics API).
     #[error("request has invalid fields")]
@@ -94,6 +99,7 @@ impl Error {
             | Error::InvalidCursor(_)
             | Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Error::QueryTooExpensive { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::TooManyPendingDeletes { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PayloadTooLarge { .. } | Error::ItemTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Validation(_) | Error::VendorValidation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -115,6 +121,7 @@ impl Error {
             Error::InvalidCursor(_) => "invalid_cursor",
             Error::InvalidQuery(_) => "invalid_query",
             Error::QueryTooExpensive { .. } => "query_too_expensive",
+            Error::TooManyPendingDeletes { .. } => "too_many_pending_deletes",
             Error::Validation(_) | Error::VendorValidation(_) => "validation_failed",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",

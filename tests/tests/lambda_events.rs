@@ -10,7 +10,7 @@ use atrack_shared::domain::project::{Project, Scope};
 use atrack_shared::domain::time::{ManualClock, Timestamp};
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
-use atrack_shared::http::compat::analytics_v1;
+use atrack_shared::http::compat::{analytics_v1, track_events};
 use atrack_shared::http::router::Method;
 use atrack_shared::http::{Route, router};
 use atrack_shared::runtime::config::Config;
@@ -46,6 +46,10 @@ fn function_router(app: SharedApp, route: Route) -> axum::Router {
         | Route::AnalyticsBatch
         | Route::AnalyticsStats
         | Route::AnalyticsHealth => analytics_v1::router(app),
+        Route::TrackEventsCreate
+        | Route::TrackEventsList
+        | Route::TrackEventsPreview
+        | Route::TrackEventsDelete => track_events::router(app),
         _ => router(app, &[route]),
     }
 }
@@ -392,6 +396,12 @@ const HTTP_SAMPLES: &[&str] = &[
     "event-show.json",
     "event-show-public-key.json",
     "event-query.json",
+    "track-events-create.json",
+    "track-events-list.json",
+    "track-events-preview.json",
+    "event-delete.json",
+    "track-events-delete.json",
+    "session-delete.json",
     "analytics-track.json",
     "analytics-batch.json",
     "analytics-invalid.json",
@@ -410,6 +420,7 @@ fn route_of(event: &Value) -> Route {
                 let method = match m {
                     Method::Get => "GET",
                     Method::Post => "POST",
+                    Method::Delete => "DELETE",
                 };
                 format!("{method} {}", spec.path) == route_key
             })
@@ -543,6 +554,19 @@ async fn samples_make_only_the_dynamodb_calls_their_function_may() {
         assert!(
             allowed.contains(&call),
             "the sweep function calls {call}, which its role does not allow (it allows \
+             {allowed:?})"
+        );
+    }
+
+    // The purge function, with the event the samples deleted waiting for it.
+    calls.take();
+    let report = app.purge_deleted().await.expect("a purge");
+    assert_eq!(report.purged, 1, "{report:?}");
+    let allowed = allowed_dynamodb_actions(&template, "purge");
+    for call in calls.take() {
+        assert!(
+            allowed.contains(&call),
+            "the purge function calls {call}, which its role does not allow (it allows \
              {allowed:?})"
         );
     }

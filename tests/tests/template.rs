@@ -13,7 +13,7 @@ use atrack_shared::domain::time::SystemClock;
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
 use atrack_shared::http::Route;
-use atrack_shared::http::compat::analytics_v1;
+use atrack_shared::http::compat::{analytics_v1, track_events};
 use atrack_shared::http::router::Method;
 use atrack_shared::runtime::config::Config;
 use atrack_shared::store::keys::TABLE;
@@ -97,6 +97,7 @@ fn method_name(method: Method) -> &'static str {
     match method {
         Method::Get => "GET",
         Method::Post => "POST",
+        Method::Delete => "DELETE",
     }
 }
 
@@ -105,10 +106,16 @@ type FamilyRouter = fn(SharedApp) -> axum::Router;
 
 /// The routers of the route families that share a function, as a function's main.rs hands
 /// them to `run_router`.
-const FAMILY_ROUTERS: &[(&str, FamilyRouter)] = &[(
-    "atrack_shared::http::compat::analytics_v1::router",
-    analytics_v1::router,
-)];
+const FAMILY_ROUTERS: &[(&str, FamilyRouter)] = &[
+    (
+        "atrack_shared::http::compat::analytics_v1::router",
+        analytics_v1::router,
+    ),
+    (
+        "atrack_shared::http::compat::track_events::router",
+        track_events::router,
+    ),
+];
 
 /// What a function's main.rs runs.
 #[derive(Debug)]
@@ -367,14 +374,18 @@ async fn family_functions_serve_exactly_their_routes() {
         let router = (FAMILY_ROUTERS[at].1)(app.clone());
         for route in Route::ALL {
             let spec = route.spec();
-            for method in [Method::Get, Method::Post] {
+            for method in [Method::Get, Method::Post, Method::Delete] {
                 let status = probe(&router, method, spec.path).await;
                 let what = format!("{binary}: {} {}", method_name(method), spec.path);
                 if spec.function != binary {
                     // Another function's route: unknown here.
                     assert_eq!(status, 404, "{what}");
-                } else if spec.methods.contains(&method) {
-                    // Served: a key is asked for (or, for a health check, none).
+                } else if Route::ALL.iter().any(|other| {
+                    let other = other.spec();
+                    other.path == spec.path && other.methods.contains(&method)
+                }) {
+                    // Served (by this route or another of the path, as the profile store's
+                    // GET and POST): a key is asked for (or, for a health check, none).
                     assert!([200, 401].contains(&status), "{what} answered {status}");
                 } else {
                     assert_eq!(status, 405, "{what}");

@@ -47,6 +47,9 @@ fn with_error_headers(err: &Error, mut response: Response<Body>) -> Response<Bod
     if err.status() == StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    if let Error::TooManyPendingDeletes { retry_after_secs } = err {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
     response
 }
 

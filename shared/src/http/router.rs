@@ -35,6 +35,8 @@ pub enum Route {
     SessionShow,
     EventShow,
     EventQuery,
+    EventDelete,
+    SessionDelete,
     AnalyticsTrack,
     AnalyticsBatch,
     AnalyticsStats,
@@ -42,10 +44,11 @@ pub enum Route {
     TrackEventsCreate,
     TrackEventsList,
     TrackEventsPreview,
+    TrackEventsDelete,
 }
 
 impl Route {
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 17] = [
         Route::Init,
         Route::Attributes,
         Route::Event,
@@ -53,6 +56,8 @@ impl Route {
         Route::SessionShow,
         Route::EventShow,
         Route::EventQuery,
+        Route::EventDelete,
+        Route::SessionDelete,
         Route::AnalyticsTrack,
         Route::AnalyticsBatch,
         Route::AnalyticsStats,
@@ -60,6 +65,7 @@ impl Route {
         Route::TrackEventsCreate,
         Route::TrackEventsList,
         Route::TrackEventsPreview,
+        Route::TrackEventsDelete,
     ];
 
     /// What the route declares; the router does the rest.
@@ -77,6 +83,8 @@ impl Route {
             Route::SessionShow => native("/session/show", "session-show", Scope::Public),
             Route::EventShow => native("/event/show", "event-show", Scope::Secret),
             Route::EventQuery => native("/event/query", "event-query", Scope::Secret),
+            Route::EventDelete => native("/event/delete", "event-delete", Scope::Secret),
+            Route::SessionDelete => native("/session/delete", "session-delete", Scope::Secret),
             Route::AnalyticsTrack => {
                 analytics::spec("/api/v1/analytics", Method::Post, Scope::Public)
             }
@@ -96,6 +104,11 @@ impl Route {
             Route::TrackEventsPreview => {
                 track_events::spec("/api/v2.0/TrackEvents/preview", Method::Post, Scope::Secret)
             }
+            Route::TrackEventsDelete => track_events::spec(
+                "/api/v2.0/TrackEvents/{scope}/{id}",
+                Method::Delete,
+                Scope::Secret,
+            ),
         }
     }
 
@@ -256,10 +269,12 @@ pub mod endpoint {
     endpoint!(SessionShow, session_show);
     endpoint!(EventShow, event_show);
     endpoint!(EventQuery, event_query);
+    endpoint!(EventDelete, event_delete);
+    endpoint!(SessionDelete, session_delete);
 
     pub use crate::http::compat::analytics_v1::{AnalyticsBatch, AnalyticsStats, AnalyticsTrack};
     pub use crate::http::compat::track_events::{
-        TrackEventsCreate, TrackEventsList, TrackEventsPreview,
+        TrackEventsCreate, TrackEventsDelete, TrackEventsList, TrackEventsPreview,
     };
 }
 
@@ -275,6 +290,8 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::SessionShow => with_endpoint::<endpoint::SessionShow>(router),
             Route::EventShow => with_endpoint::<endpoint::EventShow>(router),
             Route::EventQuery => with_endpoint::<endpoint::EventQuery>(router),
+            Route::EventDelete => with_endpoint::<endpoint::EventDelete>(router),
+            Route::SessionDelete => with_endpoint::<endpoint::SessionDelete>(router),
             Route::AnalyticsTrack => with_endpoint::<endpoint::AnalyticsTrack>(router),
             Route::AnalyticsBatch => with_endpoint::<endpoint::AnalyticsBatch>(router),
             Route::AnalyticsStats => with_endpoint::<endpoint::AnalyticsStats>(router),
@@ -282,6 +299,7 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::TrackEventsCreate => with_endpoint::<endpoint::TrackEventsCreate>(router),
             Route::TrackEventsList => with_endpoint::<endpoint::TrackEventsList>(router),
             Route::TrackEventsPreview => with_endpoint::<endpoint::TrackEventsPreview>(router),
+            Route::TrackEventsDelete => with_endpoint::<endpoint::TrackEventsDelete>(router),
         };
     }
     finish(router, app)

@@ -38,6 +38,13 @@ pub struct Config {
     /// How many events a query may read before filling its page (`ATRACK_QUERY_READ_BUDGET`):
     /// past it the query stops with `422 query_too_expensive` instead of reading on.
     pub query_read_budget: usize,
+    /// How many deleted events of a project may wait for the purge before a deletion is
+    /// refused with 429 (`ATRACK_MAX_PENDING_DELETES`, the profile store's million).
+    pub max_pending_deletes: u64,
+    /// How often the purge runs (`ATRACK_PURGE_INTERVAL_SECS`, a day): what a refused
+    /// deletion's `Retry-After` counts to until two purges have shown the real interval (on
+    /// AWS the purge function's schedule keeps it).
+    pub purge_interval_secs: u64,
 }
 
 /// The default of [`Config::query_read_budget`]: a hundred thousand events is a few seconds on
@@ -61,6 +68,8 @@ impl Default for Config {
             stream_batch_size: 1000,
             stream_batching_window_secs: 2,
             query_read_budget: DEFAULT_QUERY_READ_BUDGET,
+            max_pending_deletes: 1_000_000,
+            purge_interval_secs: 24 * 3600,
         }
     }
 }
@@ -114,6 +123,10 @@ impl Config {
             config.key_cache_ttl = Duration::from_secs(n.min(60));
         }
         let query_read_budget = number("ATRACK_QUERY_READ_BUDGET");
+        if let Some(n) = number("ATRACK_MAX_PENDING_DELETES") {
+            config.max_pending_deletes = n;
+        }
+        let purge_interval = number("ATRACK_PURGE_INTERVAL_SECS");
         if let Some(n) = number("ATRACK_TRUSTED_PROXIES") {
             config.trusted_proxies = (n as usize).max(1);
         }
@@ -129,6 +142,11 @@ impl Config {
         match query_read_budget {
             Some(0) => problems.push("ATRACK_QUERY_READ_BUDGET must be at least 1".into()),
             Some(n) => config.query_read_budget = usize::try_from(n).unwrap_or(usize::MAX),
+            None => {}
+        }
+        match purge_interval {
+            Some(0) => problems.push("ATRACK_PURGE_INTERVAL_SECS must be at least 1".into()),
+            Some(n) => config.purge_interval_secs = n,
             None => {}
         }
         config.cursor_secret = var("ATRACK_CURSOR_SECRET");

@@ -66,6 +66,21 @@ pub async fn run_count() -> Result<(), BoxError> {
     .await
 }
 
+/// Runs the scheduled purge of deleted events (stage two of deletion; an EventBridge schedule
+/// invokes it, daily by default). What one run leaves (a timeout) the next one finishes.
+pub async fn run_purge() -> Result<(), BoxError> {
+    let app = build_app().await?;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+        let app = app.clone();
+        async move {
+            let report = Box::pin(app.purge_deleted()).await?;
+            tracing::info!(purged = report.purged, "deleted events purged");
+            Ok::<_, BoxError>(serde_json::json!({"purged": report.purged}))
+        }
+    }))
+    .await
+}
+
 /// Runs the scheduled sweeper that ends idle visits (an EventBridge schedule invokes it,
 /// every minute by default). A failed sweep is an error, so the invocation shows as failed;
 /// the next one goes on where it stopped, as the open visits are still in the index.

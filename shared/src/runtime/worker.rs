@@ -180,6 +180,29 @@ pub async fn run_sweeper(
 }
 
 /// Ends idle visits every `every` (`App::sweep_visits`), until `shutdown` turns true.
+/// Purges deleted events every `every` (stage two of deletion), from the first interval on:
+/// what was deleted lives hidden for at least that long, as the purge function's schedule
+/// keeps it on AWS.
+pub async fn run_purge_sweeper(
+    app: &App,
+    every: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        match app.purge_deleted().await {
+            Ok(report) => tracing::info!(purged = report.purged, "deleted events purged"),
+            Err(e) => tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "purging deleted events failed; will retry"
+            ),
+        }
+    }
+}
+
 pub async fn run_visit_sweeper(
     app: &App,
     every: std::time::Duration,

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod enrichment;
 pub mod ingest;
 pub mod keys;
+pub mod lifecycle;
 pub mod query;
 pub mod reads;
 pub mod settings;

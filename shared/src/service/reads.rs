@@ -6,7 +6,7 @@ use crate::domain::project::Project;
 use crate::domain::values::SessionUuid;
 use crate::error::Error;
 use crate::store::item::Item;
-use crate::store::repo::{EventPage, ListError, SessionWithEvents};
+use crate::store::repo::{EventPage, ListError, SessionWithEvents, is_deleted};
 use crate::store::track_id;
 
 impl App {
@@ -50,6 +50,10 @@ impl App {
         let Some((uuid, sk)) = track_id::decode(track_id) else {
             return Ok(None);
         };
-        Ok(self.store.get_event(project, &uuid, &sk).await?)
+        Ok(self
+            .store
+            .get_event(project, &uuid, &sk)
+            .await?
+            .filter(|event| !is_deleted(event)))
     }
 }

@@ -10,6 +10,8 @@
 //! | event-id mark | `P#<project>#U#<uuid>`  | `EID#<event_id>`                   |                                                     |
 //! | visit         | `P#<project>#U#<uuid>`  | `~VISIT`                           |                                                     |
 //! | open visit    | `P#<project>#U#<uuid>`  | `~OPEN`                            | `VISITS#<shard>` / `<deadline>#<PK>`                 |
+//! | deleted event | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `PURGE#<shard>` / `<deleted_at>#<PK>#<SK>`          |
+//! | purge status  | `PURGE`                 | `STATUS`                           |                                                     |
 //! | settings      | `PROJECT#<project>`     | `SETTINGS`                         |                                                     |
 //! | dropped count | `PROJECT#<project>`     | `DROPPED`                          |                                                     |
 //! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
@@ -37,6 +39,14 @@
 //! [`TIME_SHARDS`] partitions: what a query with neither a device nor a name reads, merging
 //! the shards' ranges in time order. Keys only, so its entry costs one write unit whatever the
 //! event's size; the reader fetches the items it keeps.
+//!
+//! Deletion is two-stage. Deleting an event moves its index keys: out of its name's partition
+//! and the time index, into one of [`PURGE_SHARDS`] `PURGE#` partitions of GSI1, and its
+//! counts from its category, day and hour to its project's pending deletions. So it leaves
+//! every listing, total and statistic at once, exactly once, on both engines, by the same
+//! counting as any other change. The purge sweeper later reads the `PURGE#` partitions and
+//! replaces each item by a tombstone of its keys (which a retried write of the event meets,
+//! so it stays deleted) that expires after [`TOMBSTONE_SECS`].
 //!
 //! `occurred_at` is fixed-width UTC text (`2026-04-12T02:10:00.000000Z`), so string order is
 //! time order. event/show is one query on GSI1 per page.
@@ -206,6 +216,42 @@ pub const SHARD_CHECKPOINT_SK: &str = "POS";
 pub fn dead_letter_sk(sequence: &str) -> String {
     format!("DLQ#{sequence}")
 }
+
+/// When an event was deleted: present on a deleted event and on its tombstone, which every
+/// read of a session's partition leaves out.
+pub const DELETED_AT: &str = "deleted_at";
+
+/// How many GSI1 partitions deleted events wait in for their purge: sixteen keep a mass
+/// deletion (a million events, the default cap) well within the index's write rate.
+pub const PURGE_SHARDS: u32 = 16;
+
+/// How long a purged event's tombstone stays: a client's retry of the event within it finds
+/// the key taken and stores nothing; a retry later than a week would store it again.
+pub const TOMBSTONE_SECS: i64 = 7 * 24 * 3600;
+
+/// The GSI1 partition of deleted events of one shard.
+pub fn purge_pk(shard: u32) -> String {
+    format!("PURGE#{shard:02}")
+}
+
+/// The purge shard of an event, by its partition and sort key.
+pub fn purge_shard(pk: &str, sk: &str) -> u32 {
+    spread(pk).wrapping_add(spread(sk)) % PURGE_SHARDS
+}
+
+/// A deleted event's GSI1 sort key: when it was deleted, then its key (unique).
+pub fn purge_sk(deleted_at: &str, pk: &str, sk: &str) -> String {
+    format!("{deleted_at}#{pk}#{sk}")
+}
+
+/// The count of a project's deleted events not yet purged (the deletion cap reads it).
+pub fn pending_deletes_counter(project: &str) -> String {
+    format!("P#{project}#PENDING_DELETES")
+}
+
+/// When the purge sweeper last finished (`Retry-After` of a deletion past the cap).
+pub const PURGE_STATUS_PK: &str = "PURGE";
+pub const PURGE_STATUS_SK: &str = "STATUS";
 
 /// A project's settings item (`settings.rs`).
 pub fn settings_pk(project: &str) -> String {

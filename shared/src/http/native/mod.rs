@@ -4,8 +4,10 @@
 pub mod attributes;
 pub mod batch;
 pub mod event;
+pub mod event_delete;
 pub mod event_query;
 pub mod event_show;
 pub mod init;
+pub mod session_delete;
 pub mod session_show;
 pub mod views;

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::deletion::is_deleted;
 use super::{Repo, expired};
 use crate::domain::project::Project;
 use crate::domain::time::Timestamp;
@@ -109,7 +110,8 @@ impl<T: Table> Repo<T> {
 }
 
 impl<T: Table> EventReader<'_, T> {
-    /// The next events of the scan in its order (whole items, expired ones left out), or an
+    /// The next events of the scan in its order (whole items; expired and deleted ones left
+    /// out: a device's partition still holds deleted events until their purge), or an
     /// empty vector once the range is read. Each call reads at most a chunk per partition.
     pub async fn next_chunk(&mut self) -> StoreResult<Vec<Item>> {
         let rows = match self.scan.index {
@@ -121,7 +123,10 @@ impl<T: Table> EventReader<'_, T> {
         };
         self.chunk = (self.chunk * 2).min(MAX_CHUNK);
         let now = self.now;
-        Ok(rows.into_iter().filter(|r| !expired(r, now)).collect())
+        Ok(rows
+            .into_iter()
+            .filter(|r| !expired(r, now) && !is_deleted(r))
+            .collect())
     }
 
     /// The project the scan reads.

@@ -1,7 +1,9 @@
 //! The repository: every domain rule over the storage, written once over the `Table` contract
 //! and so shared by both engines, split by aggregate: `keys`, `sessions`, `visits`,
-//! `events` (and `event_scan`, their reading for queries), `projects` (settings).
+//! `events` (and `event_scan`, their reading for queries; `deletion`, their deletion and the
+//! erasure of sessions), `projects` (settings).
 
+mod deletion;
 mod event_scan;
 mod events;
 mod keys;
@@ -12,6 +14,7 @@ mod visits;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use deletion::{PurgeReport, PurgeStatus, is_deleted};
 pub use event_scan::{EventIndex, EventReader, EventScan};
 pub use events::{EventOutcome, EventPage, EventStats, ListError, event_fits};
 pub use projects::expiry_op;

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::deletion::is_deleted;
 use super::visits::{StoredVisit, visit_fields};
 use super::{Repo, expired, expiry_op, json_map, now_attr};
 use crate::domain::project::Project;
@@ -213,29 +214,46 @@ impl<T: Table> Repo<T> {
         project: &Project,
         uuid: &SessionUuid,
     ) -> StoreResult<Option<SessionWithEvents>> {
-        let page = self
-            .table
-            .query(Query {
-                index: None,
-                partition: keys::session_pk(project.as_str(), &uuid.to_string()),
-                range: SortRange::AtLeast(keys::EVENT_SK_PREFIX.into()),
-                ascending: false,
-                // Above the events: the visit, the session and the open-visit items.
-                limit: SESSION_EVENTS_LIMIT + 3,
-                start_after: None,
-                skip: 0,
-            })
-            .await?;
         let now = self.now();
         let mut session = None;
         let mut visit = None;
         let mut events = Vec::new();
-        for item in page.items {
-            match get_s(&item, SK) {
-                Some(keys::SESSION_SK) => session = Some(item),
-                Some(keys::VISIT_SK) => visit = Some(item),
-                Some(sk) if sk.starts_with(keys::EVENT_SK_PREFIX) => events.push(item),
-                _ => {}
+        let mut after = None;
+        loop {
+            let page = self
+                .table
+                .query(Query {
+                    index: None,
+                    partition: keys::session_pk(project.as_str(), &uuid.to_string()),
+                    range: SortRange::AtLeast(keys::EVENT_SK_PREFIX.into()),
+                    ascending: false,
+                    // Above the events: the visit, the session and the open-visit items.
+                    limit: SESSION_EVENTS_LIMIT + 3,
+                    start_after: after.take(),
+                    skip: 0,
+                })
+                .await?;
+            let mut hidden = false;
+            for item in page.items {
+                match get_s(&item, SK) {
+                    Some(keys::SESSION_SK) => session = Some(item),
+                    Some(keys::VISIT_SK) => visit = Some(item),
+                    Some(sk) if sk.starts_with(keys::EVENT_SK_PREFIX) => {
+                        if is_deleted(&item) {
+                            hidden = true;
+                        } else if !expired(&item, now) {
+                            events.push(item);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            // Deleted events took places on the page: read on for the newest hundred that are
+            // there. Only then: a session's usual read stays one request. (Expired events are
+            // the oldest, so there is nothing newer past them.)
+            match page.last {
+                Some(last) if hidden && events.len() < SESSION_EVENTS_LIMIT => after = Some(last),
+                _ => break,
             }
         }
         let Some(mut session) = session.filter(|s| !expired(s, now)) else {
@@ -245,11 +263,7 @@ impl<T: Table> Repo<T> {
         session.extend(visit_fields(&visit).map(|(name, value)| (name.to_owned(), value)));
         Ok(Some(SessionWithEvents {
             session,
-            events: events
-                .into_iter()
-                .filter(|event| !expired(event, now))
-                .take(SESSION_EVENTS_LIMIT)
-                .collect(),
+            events: events.into_iter().take(SESSION_EVENTS_LIMIT).collect(),
         }))
     }
 }

@@ -1,5 +1,5 @@
 //! The profile store's tracked events (`/api/v2.0/TrackEvents`), as its reference shows them:
-//! one event in, OData queries and KQL previews out, deletion by id; `Authorization:
+//! one event in, OData queries and KQL previews out, deletion by id (two-stage); `Authorization:
 //! epi-single <key>`; errors as the Microsoft REST API Guidelines write them. A translation
 //! only: `decode` reads its event into our model, `item` writes our rows in its shape, the
 //! services (`service::query`, ingest, deletion) hold the rules.
@@ -52,6 +52,7 @@ pub fn router(app: SharedApp) -> Router {
     let routes = with_endpoint::<TrackEventsCreate>(routes);
     let routes = with_endpoint::<TrackEventsList>(routes);
     let routes = with_endpoint::<TrackEventsPreview>(routes);
+    let routes = with_endpoint::<TrackEventsDelete>(routes);
     finish(routes, app)
 }
 
@@ -176,6 +177,34 @@ impl Endpoint for TrackEventsPreview {
             )
             .await?;
         Ok(listing(ctx, &found.rows).into())
+    }
+}
+
+/// `DELETE /api/v2.0/TrackEvents/{scope}/{id}`: deletes one event (two-stage, as
+/// `/event/delete`). `200` with `{}`; `404` for another scope, an unknown or an already deleted
+/// id; `429` with `Retry-After` past the project's cap of deletions waiting for the purge.
+pub struct TrackEventsDelete;
+
+impl Endpoint for TrackEventsDelete {
+    const ROUTE: Route = Route::TrackEventsDelete;
+
+    async fn handle(
+        app: &App,
+        ctx: &RequestCtx,
+        _body: &Map<String, Value>,
+    ) -> Result<Reply, Error> {
+        // The router matched `{scope}/{id}`: two non-empty segments after the family's path.
+        let (scope, id) = ctx
+            .path
+            .strip_prefix(PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(|| Error::NotFound("no event at this path".into()))?;
+        if scope != ctx.project.as_str() {
+            return Err(unknown_scope(scope));
+        }
+        app.delete_event(&ctx.project, id).await?;
+        Ok(json!({}).into())
     }
 }
 
