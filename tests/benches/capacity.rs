@@ -315,7 +315,92 @@ async fn main() {
         )
         .await;
 
+    queries_and_deletion(&bench, &session, base).await;
     visits().await;
+}
+
+/// What a filtered page costs on each index, and what deletion, the purge and erasure cost:
+/// over the events the rows above stored (2,400 in the project, 721 of them the first
+/// session's, all `add_to_cart` but for a batch's few).
+async fn queries_and_deletion(bench: &Bench, session: &str, base: i64) {
+    let since = time::OffsetDateTime::from_unix_timestamp(base / 1000 + 3_000)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("text");
+    for (case, filter) in [
+        (
+            "device index: DeviceId eq, 100 of 721",
+            format!("DeviceId eq '{session}'"),
+        ),
+        (
+            "name index: EventType eq, 100 of ~2,400",
+            "EventType eq 'add_to_cart'".to_owned(),
+        ),
+        (
+            "time index: EventTime ge (the last 10 minutes), 100",
+            format!("EventTime ge {since}"),
+        ),
+        (
+            "time index: a Payload value that one event has (reads the whole window)",
+            "Payload/sku eq 'SKU-00007' and EventTime ge 2020-01-01".to_owned(),
+        ),
+    ] {
+        bench
+            .row(
+                "/event/query",
+                &case,
+                10,
+                true,
+                |_| json!({"filter": filter, "top": 100}),
+            )
+            .await;
+    }
+    let shown = bench
+        .server
+        .public("/session/show", &json!({"uuid": session}))
+        .await;
+    let ids: Vec<Value> = shown.body["data"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .take(20)
+        .map(|e| e["track_id"].clone())
+        .collect();
+    bench
+        .row(
+            "/event/delete",
+            "an event (stage one)",
+            ids.len(),
+            true,
+            |i| json!({"id": ids[i]}),
+        )
+        .await;
+    let before = bench.meter.read();
+    bench.server.settle().await;
+    print_row(
+        "count (stream)",
+        "per event deleted: its counts moved",
+        ids.len(),
+        bench.meter.read() - before,
+    );
+    let before = bench.meter.read();
+    let report = bench.server.app.purge_deleted().await.expect("purge");
+    assert_eq!(report.purged, ids.len());
+    print_row(
+        "purge (scheduled)",
+        "per event purged (a run with 20)",
+        ids.len(),
+        bench.meter.read() - before,
+    );
+    bench
+        .row(
+            "/session/delete",
+            "a session of 701 events and tombstones (per call: 1 call)",
+            1,
+            true,
+            |_| json!({"uuid": session}),
+        )
+        .await;
 }
 
 /// What visits cost: a project with automatic events on, 50 UUIDs each opening a visit with

@@ -466,7 +466,8 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
                 "label",
                 "category",
                 "priority",
-                "visit"
+                "visit",
+                "track_id"
             ]
         );
         assert_eq!(event["uuid"], uuid.as_str());
@@ -533,7 +534,10 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
             "priority",
             "page_url",
             "referrer",
-            "visit"
+            "visit",
+            "country_code",
+            "city",
+            "track_id"
         ]
     );
     let row_summary: Vec<Value> = rows

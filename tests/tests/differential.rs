@@ -20,6 +20,7 @@
 //!   format, within the run's time window; every client timestamp here is far from it) and
 //!   numbered like UUIDs, so "equal to that other timestamp" is still checked. Numbering
 //!   restarts with each scenario, so a write one engine refused shifts nothing beyond it.
+//! - `track_id`: the event's key packed (UUID, time, id), each part masked as above.
 //! - `meta.next_cursor`: opaque and sealed with a per-table secret, so it differs by engine.
 //!   Only its presence is compared; following it is (the next page must be the same).
 //! - The millisecond part of a generated `fbc` (`fb.1.<ms>.<fbclid>`): the init's server time.
@@ -1333,6 +1334,19 @@ impl Masker {
         // Sealed with a per-table secret: engine-specific by design.
         if key == Some("next_cursor") {
             return "<cursor>".into();
+        }
+        // The event's key packed: its UUID, time and id, each masked as itself.
+        if key == Some("track_id")
+            && let Some((uuid, sk)) = atrack_shared::store::track_id::decode(s)
+            && let Some((at, id)) = sk.strip_prefix("EV#").and_then(|k| k.split_once('#'))
+        {
+            let (at, id) = (at.to_owned(), id.to_owned());
+            return format!(
+                "<track {} {} {}>",
+                self.string(None, &uuid.to_string(), latest),
+                self.string(None, &at, latest),
+                self.string(None, &id, latest)
+            );
         }
         // The server's clock: `2026-12-01T20:23:12.123456Z` within the run.
         if s.len() == 27

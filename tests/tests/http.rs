@@ -173,10 +173,15 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             "label": null,
             "category": "user_action",
             "priority": "medium",
-            "visit": 1
+            "visit": 1,
+            "track_id": data["events"][0]["track_id"]
         }])
     );
     assert!(data["events"][0]["id"].is_u64());
+    assert_eq!(
+        data["events"][0]["track_id"].as_str().map(str::len),
+        Some(54)
+    );
     assert_eq!(
         data["meta"],
         json!({"uuid": uuid, "events_limit": 100, "events_count": 1, "sort": "desc"})
@@ -207,7 +212,10 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             "priority",
             "page_url",
             "referrer",
-            "visit"
+            "visit",
+            "country_code",
+            "city",
+            "track_id"
         ]
     );
     assert_eq!(row["id"], data["events"][0]["id"]);
