@@ -85,6 +85,7 @@ impl App {
                 from: plan.from,
                 to: plan.to,
                 descending: query.descending,
+                expect: query.skip.saturating_add(query.take),
             },
         );
         let mut read = 0usize;

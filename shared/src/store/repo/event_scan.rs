@@ -45,12 +45,17 @@ pub struct EventScan {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     pub descending: bool,
+    /// How many events the caller expects to read at least (a page's `skip + top`): the first
+    /// chunk reads that many, so a page that every event read fills costs one read of its
+    /// size; a selective filter's chunks then double.
+    pub expect: usize,
 }
 
-/// The most items one request of a scan reads: chunks start small (a page of a selective
-/// filter should not read a thousand items) and double as the reader keeps going.
+/// The most items one request of a scan reads: chunks start at what the caller expects and
+/// double as the reader keeps going.
 const MAX_CHUNK: usize = 1000;
-const FIRST_CHUNK: usize = 50;
+/// The least a chunk reads: a request's overhead is worth a few items.
+const MIN_CHUNK: usize = 10;
 /// How many items of the time index's keys are fetched at once.
 const FETCH_CONCURRENCY: usize = 32;
 
@@ -103,7 +108,7 @@ impl<T: Table> Repo<T> {
                     done: false,
                 })
                 .collect(),
-            chunk: FIRST_CHUNK,
+            chunk: scan.expect.clamp(MIN_CHUNK, MAX_CHUNK),
             scan,
         }
     }
@@ -173,8 +178,9 @@ impl<T: Table> EventReader<'_, T> {
             EventIndex::Time => (Some(GSI2), SortRange::Between(from, format!("{to}~"))),
         };
         let per_part = match self.scan.index {
-            // Each shard holds about an eighth of what is read.
-            EventIndex::Time => (self.chunk / TIME_SHARDS as usize).max(8),
+            // Each shard holds about an eighth of what is read, give or take: a little more
+            // than its share saves most second reads of a shard.
+            EventIndex::Time => (self.chunk * 5 / 4 / TIME_SHARDS as usize).max(4),
             _ => self.chunk,
         };
         Query {
