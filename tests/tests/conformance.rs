@@ -41,6 +41,7 @@ on_both_engines!(
     query_ranges_select_by_sort_key,
     between_includes_both_bounds_on_the_table_and_an_index,
     a_keys_only_index_answers_with_keys_only,
+    read_many_answers_in_the_order_asked_beyond_one_request,
     skip_passes_over_items_in_order_even_across_1_mb_pages,
     delete_and_batch_write_beyond_one_chunk,
     an_item_past_400_kb_is_refused_whole,
@@ -375,6 +376,13 @@ impl Table for ReadSpy {
             .collect();
         self.reads.lock().unwrap().push((read.key.clone(), paths));
         self.inner.read(read).await
+    }
+
+    async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
+        for key in keys {
+            self.reads.lock().unwrap().push((key.clone(), Vec::new()));
+        }
+        self.inner.read_many(keys).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
@@ -766,6 +774,35 @@ async fn a_keys_only_index_answers_with_keys_only(engine: Engine) {
         .filter_map(|i| get_s(i, GSI2_SK))
         .collect();
     assert_eq!(sks, ["t1", "t0"]);
+}
+
+async fn read_many_answers_in_the_order_asked_beyond_one_request(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let writes: Vec<Write> = (0..150)
+        .map(|i| Write::Put(event_like(&format!("user{}", i % 7), i, "name")))
+        .collect();
+    table.batch_write(writes).await.unwrap();
+    // Present and absent keys, shuffled, more than DynamoDB's 100 keys a request.
+    let mut keys: Vec<Key> = (0..150)
+        .map(|i| key(&format!("user{}", i % 7), &format!("EV#{i:04}")))
+        .collect();
+    keys.reverse();
+    keys.insert(40, key("nobody", "EV#0001"));
+    keys.push(key("user0", "EV#9999"));
+    let found = table.read_many(&keys).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    for (key, item) in keys.iter().zip(&found) {
+        match item {
+            Some(item) => {
+                assert_eq!(get_s(item, PK), Some(key.pk.as_str()));
+                assert_eq!(get_s(item, SK), Some(key.sk.as_str()));
+                assert!(item.contains_key("i"), "the whole item");
+            }
+            None => assert!(key.pk == "nobody" || key.sk == "EV#9999", "{key:?}"),
+        }
+    }
+    assert_eq!(found.iter().filter(|i| i.is_none()).count(), 2);
+    assert!(table.read_many(&[]).await.unwrap().is_empty());
 }
 
 async fn skip_passes_over_items_in_order_even_across_1_mb_pages(engine: Engine) {

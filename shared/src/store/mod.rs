@@ -45,6 +45,10 @@ impl Table for AnyTable {
         dispatch!(self, t => t.read(read))
     }
 
+    async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
+        dispatch!(self, t => t.read_many(keys))
+    }
+
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
         dispatch!(self, t => t.put(item, condition))
     }

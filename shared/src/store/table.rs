@@ -241,6 +241,14 @@ pub trait Table: Send + Sync + 'static {
         writes: Vec<Write>,
     ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 
+    /// Reads many items by key, eventually consistent, answering in the order of `keys`
+    /// (`None` for an absent one): DynamoDB's BatchGetItem, 100 keys a request, so a page of a
+    /// keys-only index costs a request per hundred items, not one per item.
+    fn read_many(
+        &self,
+        keys: &[Key],
+    ) -> impl Future<Output = StoreResult<Vec<Option<Item>>>> + Send;
+
     /// How many items an index partition holds, without reading them. The embedded engine
     /// keeps the count in the write transaction, so it is exact at every commit. DynamoDB has
     /// no such thing: a counter item per partition is kept from the table's stream in batches

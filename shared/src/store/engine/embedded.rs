@@ -606,6 +606,19 @@ impl Table for EmbeddedTable {
         })
     }
 
+    /// One snapshot for all of them.
+    async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ITEMS).map_err(internal)?;
+        keys.iter()
+            .map(|key| match table.get((key.pk.as_str(), key.sk.as_str())) {
+                Ok(Some(bytes)) => decode(bytes.value()).map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(internal(e)),
+            })
+            .collect()
+    }
+
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
         self.submit(Job::Put(item, condition)).await.map(|_| ())
     }

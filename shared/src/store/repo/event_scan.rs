@@ -5,8 +5,6 @@
 
 use std::collections::VecDeque;
 
-use futures::{StreamExt, TryStreamExt};
-
 use super::deletion::is_deleted;
 use super::{Repo, expired};
 use crate::domain::project::Project;
@@ -14,7 +12,7 @@ use crate::domain::time::Timestamp;
 use crate::domain::values::{EventName, SessionUuid};
 use crate::store::item::{Item, get_s};
 use crate::store::keys::{self, GSI1, GSI2, GSI2_SK, PK, SK, TIME_SHARDS};
-use crate::store::table::{Key, Query, Read, SortRange, StoreResult, Table};
+use crate::store::table::{Key, Query, SortRange, StoreResult, Table};
 
 /// Which index an event scan reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +54,6 @@ pub struct EventScan {
 const MAX_CHUNK: usize = 1000;
 /// The least a chunk reads: a request's overhead is worth a few items.
 const MIN_CHUNK: usize = 10;
-/// How many items of the time index's keys are fetched at once.
-const FETCH_CONCURRENCY: usize = 32;
 
 /// A scan under way: each call of [`EventReader::next_chunk`] returns the next events in order,
 /// whole items, until the range ends.
@@ -251,14 +247,11 @@ impl<T: Table> EventReader<'_, T> {
             .iter()
             .filter_map(|k| Some(Key::new(get_s(k, PK)?, get_s(k, SK)?)))
             .collect();
-        // In order, a bounded number at a time.
-        let reads = keys
+        Ok(table
+            .read_many(&keys)
+            .await?
             .into_iter()
-            .map(|key| async move { table.read(Read::new(&key)).await });
-        let items: Vec<Option<Item>> = futures::stream::iter(reads)
-            .buffered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(items.into_iter().flatten().collect())
+            .flatten()
+            .collect())
     }
 }
