@@ -410,6 +410,7 @@ fn route_of(event: &Value) -> Route {
                 let method = match m {
                     Method::Get => "GET",
                     Method::Post => "POST",
+                    Method::Delete => "DELETE",
                 };
                 format!("{method} {}", spec.path) == route_key
             })
