@@ -392,6 +392,7 @@ const HTTP_SAMPLES: &[&str] = &[
     "event-show.json",
     "event-show-public-key.json",
     "event-query.json",
+    "track-events.json",
     "analytics-track.json",
     "analytics-batch.json",
     "analytics-invalid.json",
