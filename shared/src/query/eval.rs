@@ -16,7 +16,7 @@
 
 use std::cmp::Ordering;
 
-use super::field::Field;
+use super::field::{Field, FieldType};
 use super::filter::{CompareOp, Filter, TextOp, Value};
 
 /// A row the filter is evaluated on.
@@ -152,6 +152,53 @@ fn has_term(text: &str, needle: &str) -> bool {
         from = start + step;
     }
     false
+}
+
+/// The filter with KQL's strings: in KQL a string is never null, a missing one is `''`, so
+/// `User.Email != ''` keeps only events with an email (the profile store's own example) and
+/// `CountryCode == ''` matches events without a country. Each condition on a string field
+/// whose answer for a missing value would differ from its answer for `''` gets the empty
+/// case spelled out (`or isempty(F)` / `and isnotempty(F)`); the others, the index
+/// conditions among them, are kept as they are. OData keeps its own nulls and does not use
+/// this.
+pub fn missing_strings_as_empty(filter: Filter) -> Filter {
+    match filter {
+        Filter::True | Filter::IsEmpty { .. } => filter,
+        Filter::And(parts) => {
+            Filter::and(parts.into_iter().map(missing_strings_as_empty).collect())
+        }
+        Filter::Or(parts) => Filter::or(parts.into_iter().map(missing_strings_as_empty).collect()),
+        Filter::Not(inner) => Filter::Not(Box::new(missing_strings_as_empty(*inner))),
+        Filter::Compare { ref field, .. }
+        | Filter::Text { ref field, .. }
+        | Filter::In { ref field, .. }
+        | Filter::Between { ref field, .. } => {
+            if field.kind() != FieldType::Str {
+                return filter;
+            }
+            let field = field.clone();
+            let on_missing = matches(&filter, &Uniform(Value::Null));
+            let on_empty = matches(&filter, &Uniform(Value::Str(String::new())));
+            let empty = |negated| Filter::IsEmpty {
+                field: field.clone(),
+                negated,
+            };
+            match (on_missing, on_empty) {
+                (false, true) => Filter::or(vec![filter, empty(false)]),
+                (true, false) => Filter::and(vec![filter, empty(true)]),
+                _ => filter,
+            }
+        }
+    }
+}
+
+/// A row whose every field holds one value.
+struct Uniform(Value);
+
+impl Row for Uniform {
+    fn field(&self, _: &Field) -> Value {
+        self.0.clone()
+    }
 }
 
 #[cfg(test)]
@@ -362,5 +409,54 @@ mod tests {
         assert!(matches(&Filter::Or(vec![no.clone(), yes.clone()]), &row));
         assert!(matches(&Filter::Not(Box::new(no)), &row));
         assert!(!matches(&Filter::Not(Box::new(yes)), &row));
+    }
+
+    #[test]
+    fn kql_strings_read_a_missing_value_as_empty() {
+        let ne_empty = cmp(Field::UserEmail, CompareOp::Ne, Value::Str("".into()));
+        let eq_empty = cmp(Field::UserEmail, CompareOp::Eq, Value::Str("".into()));
+        let lt_b = cmp(Field::Value, CompareOp::Lt, Value::Str("b".into()));
+        let missing = MapRow(HashMap::new());
+        let blank = MapRow(HashMap::from([
+            (Field::UserEmail, Value::Str("".into())),
+            (Field::Value, Value::Str("".into())),
+        ]));
+        let set = MapRow(HashMap::from([
+            (Field::UserEmail, Value::Str("a@b.c".into())),
+            (Field::Value, Value::Str("c".into())),
+        ]));
+        // OData's nulls: a missing email is not equal to ''.
+        assert!(matches(&ne_empty, &missing));
+        for (filter, want) in [
+            (ne_empty.clone(), [false, false, true]),
+            (eq_empty.clone(), [true, true, false]),
+            (
+                Filter::Not(Box::new(eq_empty.clone())),
+                [false, false, true],
+            ),
+            (lt_b, [true, true, false]),
+            (
+                Filter::In {
+                    field: Field::UserEmail,
+                    values: vec![Value::Str("".into())],
+                    negated: true,
+                },
+                [false, false, true],
+            ),
+        ] {
+            let kql = missing_strings_as_empty(filter.clone());
+            let got = [&missing, &blank, &set].map(|row| matches(&kql, row));
+            assert_eq!(got, want, "{filter:?} as {kql:?}");
+        }
+        // Conditions that answer alike for missing and '' are kept, so the planner still sees
+        // them; payload values keep their nulls.
+        let name = cmp(Field::EventType, CompareOp::Eq, Value::Str("home".into()));
+        assert_eq!(missing_strings_as_empty(name.clone()), name);
+        let payload = cmp(
+            Field::Payload("p".into()),
+            CompareOp::Ne,
+            Value::Str("".into()),
+        );
+        assert_eq!(missing_strings_as_empty(payload.clone()), payload);
     }
 }

@@ -24,7 +24,7 @@ pub mod plan;
 mod scan;
 
 pub use error::{ErrorKind, MAX_DEPTH, MAX_INPUT_BYTES, Parameter, QueryError};
-pub use eval::{Row, matches};
+pub use eval::{Row, matches, missing_strings_as_empty};
 pub use field::{Field, FieldType};
 pub use filter::{CompareOp, Filter, TextOp, Value};
 pub use kql::{KqlQuery, parse_kql};

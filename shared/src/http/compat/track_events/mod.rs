@@ -21,7 +21,7 @@ use crate::http::router::{
     BodyLimit, CredentialSource, Endpoint, ErrorShape, Method, Reply, RequestCtx, Route, RouteSpec,
     finish, with_endpoint,
 };
-use crate::query::{ODataQuery, parse_kql, parse_odata_query};
+use crate::query::{ODataQuery, missing_strings_as_empty, parse_kql, parse_odata_query};
 use crate::service::query::{EventQuery, QueriedEvent};
 use crate::service::{App, Recorded, SharedApp};
 
@@ -169,7 +169,8 @@ impl Endpoint for TrackEventsPreview {
             .query_events(
                 &ctx.project,
                 &EventQuery {
-                    filter: parsed.filter,
+                    // KQL's strings are never null: `User.Email != ''` means it has one.
+                    filter: missing_strings_as_empty(parsed.filter),
                     descending: parsed.descending,
                     skip: 0,
                     take: parsed.limit as usize,
