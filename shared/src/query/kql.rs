@@ -265,7 +265,7 @@ fn number(scan: &mut Scanner) -> Result<Tok, QueryError> {
     let micros = (n * micros_per_unit).round();
     // i64::MAX is not exactly representable; staying strictly inside avoids the saturating
     // edge of the cast.
-    if !(micros.abs() < 9.0e18) {
+    if !micros.is_finite() || micros.abs() >= 9.0e18 {
         return Err(bad(&text, &unit));
     }
     Ok(Tok::Span(micros as i64))
