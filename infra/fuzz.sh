@@ -17,7 +17,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(request_body cursor url_attribution user_agent)
+    targets=(request_body cursor url_attribution user_agent odata_filter kql_query)
 fi
 
 rustup run nightly rustc --version >/dev/null 2>&1 \

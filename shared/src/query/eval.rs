@@ -26,11 +26,21 @@ pub trait Row {
 }
 
 pub fn matches(filter: &Filter, row: &impl Row) -> bool {
+    // Only the boolean structure recurses; leaves are in `leaf`, so each nesting level costs
+    // one small frame.
     match filter {
-        Filter::True => true,
         Filter::And(parts) => parts.iter().all(|part| matches(part, row)),
         Filter::Or(parts) => parts.iter().any(|part| matches(part, row)),
         Filter::Not(inner) => !matches(inner, row),
+        leaf_filter => leaf(leaf_filter, row),
+    }
+}
+
+#[inline(never)]
+fn leaf(filter: &Filter, row: &impl Row) -> bool {
+    match filter {
+        Filter::True => true,
+        Filter::And(_) | Filter::Or(_) | Filter::Not(_) => matches(filter, row),
         Filter::Compare { field, op, value } => compare(&row.field(field), *op, value),
         Filter::Text {
             field,

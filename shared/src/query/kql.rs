@@ -265,7 +265,7 @@ fn number(scan: &mut Scanner) -> Result<Tok, QueryError> {
     let micros = (n * micros_per_unit).round();
     // i64::MAX is not exactly representable; staying strictly inside avoids the saturating
     // edge of the cast.
-    if !(micros.abs() < 9.0e18) {
+    if !micros.is_finite() || micros.abs() >= 9.0e18 {
         return Err(bad(&text, &unit));
     }
     Ok(Tok::Span(micros as i64))
@@ -459,28 +459,42 @@ impl Parser {
         Ok(Filter::and(parts))
     }
 
+    // `or`, `and` and `predicate` are the recursive path of conditions, and `scalar`, `term`
+    // and `call` that of values (one round per nesting level); they stay small, and the rest is
+    // in helpers that return before the parser descends again, so the stack per level stays
+    // small even in debug builds.
+
     fn predicate(&mut self) -> Result<Filter, QueryError> {
         let at = self.pos();
-        match self.peek().clone() {
-            Tok::LParen => {
+        let negated = match (self.peek(), self.peek_second()) {
+            (Tok::LParen, _) => false,
+            (Tok::Word(word), Tok::LParen) if word == "not" => {
                 self.bump();
-                self.depth.enter(at)?;
-                let inner = self.or()?;
-                self.expect(Tok::RParen, "')'")?;
-                self.depth.leave();
-                Ok(inner)
+                true
             }
+            _ => return self.simple_predicate(),
+        };
+        self.bump();
+        self.depth.enter(at)?;
+        let inner = self.or()?;
+        self.expect(Tok::RParen, "')'")?;
+        self.depth.leave();
+        Ok(if negated {
+            Filter::Not(Box::new(inner))
+        } else {
+            inner
+        })
+    }
+
+    /// A condition without nested conditions: `isempty(F)`, `true`, or a field and operator.
+    #[inline(never)]
+    fn simple_predicate(&mut self) -> Result<Filter, QueryError> {
+        let at = self.pos();
+        match self.peek().clone() {
             Tok::Word(word) if *self.peek_second() == Tok::LParen => {
                 self.bump();
                 self.bump();
                 match word.as_str() {
-                    "not" => {
-                        self.depth.enter(at)?;
-                        let inner = self.or()?;
-                        self.expect(Tok::RParen, "')'")?;
-                        self.depth.leave();
-                        Ok(Filter::Not(Box::new(inner)))
-                    }
                     "isempty" | "isnotempty" => {
                         let field = self.field()?;
                         self.expect(Tok::RParen, "')'")?;
@@ -675,6 +689,40 @@ impl Parser {
     }
 
     fn term(&mut self) -> Result<Scalar, QueryError> {
+        match (self.peek(), self.peek_second()) {
+            (Tok::Word(_), Tok::LParen) => self.call(),
+            _ => self.atom(),
+        }
+    }
+
+    /// `name(arg)` or `name()`.
+    fn call(&mut self) -> Result<Scalar, QueryError> {
+        let at = self.pos();
+        let Tok::Word(name) = self.bump() else {
+            return Err(self.unexpected("a function"));
+        };
+        if !matches!(
+            name.as_str(),
+            "now" | "ago" | "todatetime" | "startofday" | "endofday"
+        ) {
+            return Err(err(at, ErrorKind::UnknownFunction(name)));
+        }
+        self.bump();
+        self.depth.enter(at)?;
+        let arg_at = self.pos();
+        let arg = if *self.peek() == Tok::RParen {
+            None
+        } else {
+            Some(self.scalar()?)
+        };
+        self.expect(Tok::RParen, "')'")?;
+        self.depth.leave();
+        apply(&name, at, arg, arg_at, self.now)
+    }
+
+    /// A value that is not a function call.
+    #[inline(never)]
+    fn atom(&mut self) -> Result<Scalar, QueryError> {
         let at = self.pos();
         match self.bump() {
             Tok::Str(text) => Ok(Scalar::Value(Value::Str(text))),
@@ -695,14 +743,6 @@ impl Parser {
             Tok::Word(word) if word == "true" || word == "false" => {
                 Ok(Scalar::Value(Value::Bool(word == "true")))
             }
-            Tok::Word(word) if *self.peek() == Tok::LParen => {
-                self.bump();
-                self.depth.enter(at)?;
-                let value = self.function(&word, at)?;
-                self.expect(Tok::RParen, "')'")?;
-                self.depth.leave();
-                Ok(value)
-            }
             Tok::Word(word) if Field::parse(&word).is_some() => Err(err(
                 at,
                 ErrorKind::TypeMismatch(
@@ -715,63 +755,43 @@ impl Parser {
             }
         }
     }
+}
 
-    /// A value function's arguments; the parser is past the `(`.
-    fn function(&mut self, name: &str, at: usize) -> Result<Scalar, QueryError> {
-        let time = |t: Option<Timestamp>, what: &str| {
-            t.map(|t| Scalar::Value(Value::Time(t)))
-                .ok_or_else(|| err(at, ErrorKind::BadDateTime(what.to_string())))
-        };
-        match name {
-            "now" => Ok(Scalar::Value(Value::Time(self.now))),
-            "ago" => {
-                let arg_at = self.pos();
-                match self.scalar()? {
-                    Scalar::Span(span) => time(
-                        self.now
-                            .micros()
-                            .checked_sub(span)
-                            .map(Timestamp::from_micros),
-                        "ago(…) is out of range",
-                    ),
-                    _ => Err(err(
-                        arg_at,
-                        ErrorKind::TypeMismatch("ago() takes a timespan such as 1d".into()),
-                    )),
-                }
-            }
-            "todatetime" => {
-                let arg_at = self.pos();
-                match self.scalar()? {
-                    Scalar::Value(Value::Str(text)) => datetime::parse(&text)
-                        .map(|t| Scalar::Value(Value::Time(t)))
-                        .ok_or_else(|| err(arg_at, ErrorKind::BadDateTime(text))),
-                    Scalar::Value(Value::Time(t)) => Ok(Scalar::Value(Value::Time(t))),
-                    _ => Err(err(
-                        arg_at,
-                        ErrorKind::TypeMismatch("todatetime() takes a string".into()),
-                    )),
-                }
-            }
-            "startofday" | "endofday" => {
-                let arg_at = self.pos();
-                match self.scalar()? {
-                    Scalar::Value(Value::Time(t)) => {
-                        let day = if name == "startofday" {
-                            datetime::start_of_day(t)
-                        } else {
-                            datetime::end_of_day(t)
-                        };
-                        time(day, &format!("{name}() is out of range"))
-                    }
-                    _ => Err(err(
-                        arg_at,
-                        ErrorKind::TypeMismatch(format!("{name}() takes a datetime")),
-                    )),
-                }
-            }
-            _ => Err(err(at, ErrorKind::UnknownFunction(name.to_string()))),
+/// A value function applied to its argument (`None` for `now()`); `at` is the function name's
+/// position, `arg_at` the argument's.
+fn apply(
+    name: &str,
+    at: usize,
+    arg: Option<Scalar>,
+    arg_at: usize,
+    now: Timestamp,
+) -> Result<Scalar, QueryError> {
+    let time = |t: Option<Timestamp>, what: &str| {
+        t.map(|t| Scalar::Value(Value::Time(t)))
+            .ok_or_else(|| err(at, ErrorKind::BadDateTime(what.to_string())))
+    };
+    let wrong = |message: &str| err(arg_at, ErrorKind::TypeMismatch(message.to_string()));
+    match (name, arg) {
+        ("now", None) => Ok(Scalar::Value(Value::Time(now))),
+        ("now", Some(_)) => Err(wrong("now() takes no argument")),
+        ("ago", Some(Scalar::Span(span))) => time(
+            now.micros().checked_sub(span).map(Timestamp::from_micros),
+            "ago(…) is out of range",
+        ),
+        ("ago", _) => Err(wrong("ago() takes a timespan such as 1d")),
+        ("todatetime", Some(Scalar::Value(Value::Str(text)))) => datetime::parse(&text)
+            .map(|t| Scalar::Value(Value::Time(t)))
+            .ok_or_else(|| err(arg_at, ErrorKind::BadDateTime(text))),
+        ("todatetime", Some(Scalar::Value(Value::Time(t)))) => Ok(Scalar::Value(Value::Time(t))),
+        ("todatetime", _) => Err(wrong("todatetime() takes a string")),
+        ("startofday", Some(Scalar::Value(Value::Time(t)))) => {
+            time(datetime::start_of_day(t), "startofday() is out of range")
         }
+        ("endofday", Some(Scalar::Value(Value::Time(t)))) => {
+            time(datetime::end_of_day(t), "endofday() is out of range")
+        }
+        ("startofday" | "endofday", _) => Err(wrong(&format!("{name}() takes a datetime"))),
+        _ => Err(err(at, ErrorKind::UnknownFunction(name.to_string()))),
     }
 }
 
@@ -804,5 +824,410 @@ fn arithmetic(a: Scalar, sign: i64, b: Scalar) -> Result<Scalar, ErrorKind> {
              subtracted"
                 .into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::error::MAX_DEPTH;
+
+    fn t(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    fn now() -> Timestamp {
+        t("2026-04-12T02:10:00Z")
+    }
+
+    fn filter(condition: &str) -> Filter {
+        parse_kql(&format!("Events | where {condition}"), now())
+            .unwrap_or_else(|e| panic!("{condition}: {e}"))
+            .filter
+    }
+
+    fn fails(text: &str) -> (usize, ErrorKind) {
+        let err = parse_kql(text, now()).expect_err(text);
+        assert_eq!(err.parameter, Parameter::Query);
+        (err.position.unwrap(), err.kind)
+    }
+
+    fn cmp(field: Field, op: CompareOp, value: Value) -> Filter {
+        Filter::Compare { field, op, value }
+    }
+
+    fn s(text: &str) -> Value {
+        Value::Str(text.into())
+    }
+
+    fn text(field: Field, op: TextOp, value: &str, case_insensitive: bool) -> Filter {
+        Filter::Text {
+            field,
+            op,
+            value: value.into(),
+            case_insensitive,
+        }
+    }
+
+    #[test]
+    fn the_profile_store_example() {
+        let query = "Events
+        | where EventTime between (todatetime('2019-01-01') .. endofday(now()))
+            and EventType == 'pageview'
+            and User.Email != ''
+        | take 2";
+        let parsed = parse_kql(query, now()).unwrap();
+        assert_eq!(
+            parsed,
+            KqlQuery {
+                filter: Filter::And(vec![
+                    Filter::Between {
+                        field: Field::EventTime,
+                        low: Value::Time(t("2019-01-01T00:00:00Z")),
+                        high: Value::Time(t("2026-04-12T23:59:59.999999Z")),
+                        negated: false,
+                    },
+                    cmp(Field::EventType, CompareOp::Eq, s("pageview")),
+                    cmp(Field::UserEmail, CompareOp::Ne, s("")),
+                ]),
+                descending: true,
+                limit: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn every_comparison_operator() {
+        for (symbol, op) in [
+            ("==", CompareOp::Eq),
+            ("!=", CompareOp::Ne),
+            ("<", CompareOp::Lt),
+            ("<=", CompareOp::Le),
+            (">", CompareOp::Gt),
+            (">=", CompareOp::Ge),
+        ] {
+            assert_eq!(
+                filter(&format!("Payload.n {symbol} 5")),
+                cmp(Field::Payload("n".into()), op, Value::Num(5.0))
+            );
+        }
+        assert_eq!(
+            filter("Value =~ 'Home'"),
+            text(Field::Value, TextOp::Equals, "Home", true)
+        );
+        assert_eq!(
+            filter("Value !~ 'Home'"),
+            Filter::Not(Box::new(text(Field::Value, TextOp::Equals, "Home", true)))
+        );
+    }
+
+    #[test]
+    fn string_operators_are_case_insensitive_unless_cs() {
+        for (word, op) in [
+            ("has", TextOp::Has),
+            ("contains", TextOp::Contains),
+            ("startswith", TextOp::StartsWith),
+            ("endswith", TextOp::EndsWith),
+        ] {
+            let plain = text(Field::PageUri, op, "x", true);
+            assert_eq!(filter(&format!("PageUri {word} 'x'")), plain);
+            assert_eq!(
+                filter(&format!("PageUri !{word} 'x'")),
+                Filter::Not(Box::new(plain))
+            );
+            assert_eq!(
+                filter(&format!("PageUri {word}_cs 'x'")),
+                text(Field::PageUri, op, "x", false)
+            );
+        }
+    }
+
+    #[test]
+    fn between_in_and_emptiness() {
+        let between = |negated| Filter::Between {
+            field: Field::Payload("n".into()),
+            low: Value::Num(1.0),
+            high: Value::Num(-2.5),
+            negated,
+        };
+        assert_eq!(filter("Payload.n between (1 .. -2.5)"), between(false));
+        assert_eq!(filter("Payload.n between(1..-2.5)"), between(false));
+        assert_eq!(filter("Payload.n !between (1 .. -2.5)"), between(true));
+        let inn = |negated| Filter::In {
+            field: Field::EventType,
+            values: vec![s("a"), s("b\"c")],
+            negated,
+        };
+        assert_eq!(filter(r#"EventType in ('a', "b\"c")"#), inn(false));
+        assert_eq!(filter(r#"EventType !in ('a', "b\"c")"#), inn(true));
+        assert_eq!(
+            filter("isempty(User.Email)"),
+            Filter::IsEmpty {
+                field: Field::UserEmail,
+                negated: false
+            }
+        );
+        assert_eq!(
+            filter("isnotempty(User/Name)"),
+            Filter::IsEmpty {
+                field: Field::UserName,
+                negated: true
+            }
+        );
+    }
+
+    #[test]
+    fn datetimes_and_timespans() {
+        let at = |value: &str| filter(&format!("EventTime >= {value}"));
+        let time = |text| cmp(Field::EventTime, CompareOp::Ge, Value::Time(t(text)));
+        assert_eq!(at("datetime(2026-01-02)"), time("2026-01-02T00:00:00Z"));
+        assert_eq!(
+            at("datetime( 2026-01-02T03:04:05Z )"),
+            time("2026-01-02T03:04:05Z")
+        );
+        assert_eq!(
+            at("datetime(2026-01-02 03:04:05)"),
+            time("2026-01-02T03:04:05Z")
+        );
+        assert_eq!(
+            at("todatetime(\"2026-01-02\")"),
+            time("2026-01-02T00:00:00Z")
+        );
+        assert_eq!(at("'2026-01-02'"), time("2026-01-02T00:00:00Z"));
+        assert_eq!(at("now()"), time("2026-04-12T02:10:00Z"));
+        assert_eq!(at("ago(1d)"), time("2026-04-11T02:10:00Z"));
+        assert_eq!(at("ago(2h)"), time("2026-04-12T00:10:00Z"));
+        assert_eq!(at("ago(30m)"), time("2026-04-12T01:40:00Z"));
+        assert_eq!(at("ago(10s)"), time("2026-04-12T02:09:50Z"));
+        assert_eq!(at("ago(250ms)"), time("2026-04-12T02:09:59.750Z"));
+        assert_eq!(at("ago(1.5h)"), time("2026-04-12T00:40:00Z"));
+        assert_eq!(at("startofday(now())"), time("2026-04-12T00:00:00Z"));
+        assert_eq!(at("endofday(ago(1d))"), time("2026-04-11T23:59:59.999999Z"));
+        assert_eq!(at("now() - 1d"), time("2026-04-11T02:10:00Z"));
+        assert_eq!(at("now() + 1h - 30m"), time("2026-04-12T02:40:00Z"));
+        assert_eq!(at("now()-1d+-1d"), time("2026-04-10T02:10:00Z"));
+        assert_eq!(at("ago(1d + 1h)"), time("2026-04-11T01:10:00Z"));
+    }
+
+    #[test]
+    fn precedence_pipes_and_whitespace() {
+        let a = cmp(Field::EventType, CompareOp::Eq, s("a"));
+        let b = cmp(Field::EventType, CompareOp::Eq, s("b"));
+        let c = cmp(Field::EventType, CompareOp::Eq, s("c"));
+        assert_eq!(
+            filter("EventType == 'a' or EventType == 'b' and EventType == 'c'"),
+            Filter::Or(vec![a.clone(), Filter::And(vec![b.clone(), c.clone()])])
+        );
+        assert_eq!(
+            filter("(EventType == 'a' or EventType == 'b') and not(EventType == 'c')"),
+            Filter::And(vec![
+                Filter::Or(vec![a.clone(), b.clone()]),
+                Filter::Not(Box::new(c.clone()))
+            ])
+        );
+        let q = parse_kql(
+            "Events\n| take 5000\r\n| where EventType == 'a' // the first\n\t| order by EventTime asc | where EventType == 'b' | limit 7 | sort by EventTime",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            q,
+            KqlQuery {
+                filter: Filter::And(vec![a.clone(), b.clone()]),
+                descending: true,
+                limit: 7
+            }
+        );
+        let q = parse_kql("Events | order by EventTime asc | take 5000", now()).unwrap();
+        assert_eq!(
+            q,
+            KqlQuery {
+                filter: Filter::True,
+                descending: false,
+                limit: 1000
+            }
+        );
+        assert_eq!(parse_kql("Events", now()).unwrap().limit, 1000);
+        assert_eq!(parse_kql("Events | take 0", now()).unwrap().limit, 0);
+        assert_eq!(parse_kql("Events | take 1e30", now()).unwrap().limit, 1000);
+        assert!(
+            parse_kql("Events | sort by EventTime desc", now())
+                .unwrap()
+                .descending
+        );
+        assert_eq!(filter("true"), Filter::True);
+        assert_eq!(
+            filter(r"Value == 'a\'b\\c\n'"),
+            cmp(Field::Value, CompareOp::Eq, s("a'b\\c\n"))
+        );
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        assert_eq!(
+            fails("Events | where Foo == 1"),
+            (15, ErrorKind::UnknownField("Foo".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventType ~= 'a'"),
+            (
+                25,
+                ErrorKind::UnexpectedToken {
+                    found: "character '~'".into(),
+                    expected: "a field, a literal, an operator or a parenthesis".into()
+                }
+            )
+        );
+        assert_eq!(
+            fails("Events | where EventType hasprefix 'a'"),
+            (25, ErrorKind::UnknownOperator("hasprefix".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventType !like 'a'"),
+            (25, ErrorKind::UnknownOperator("!like".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventType = 'a'"),
+            (25, ErrorKind::UnknownOperator("=".into()))
+        );
+        assert_eq!(
+            fails("Events | project EventType"),
+            (9, ErrorKind::UnknownOperator("project".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventTime > bin(now(), 1d)"),
+            (27, ErrorKind::UnknownFunction("bin".into()))
+        );
+        assert_eq!(
+            fails("Events | where strlen(Value) > 1"),
+            (15, ErrorKind::UnknownFunction("strlen".into()))
+        );
+        assert_eq!(
+            fails("Events | where Value == 'abc"),
+            (24, ErrorKind::UnterminatedString)
+        );
+        assert_eq!(
+            fails("Events | where Value == \"ab\\"),
+            (24, ErrorKind::UnterminatedString)
+        );
+        assert_eq!(
+            fails("Events | where Value == 'a' Value"),
+            (28, ErrorKind::TrailingInput("'Value'".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventTime > datetime(2026-02-30)"),
+            (36, ErrorKind::BadDateTime("2026-02-30".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventTime > todatetime('nope')"),
+            (38, ErrorKind::BadDateTime("nope".into()))
+        );
+        assert_eq!(
+            fails("Events | where Payload.n > 12abc"),
+            (27, ErrorKind::BadNumber("12abc".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventTime > ago(1y)"),
+            (31, ErrorKind::BadNumber("1y".into()))
+        );
+        assert_eq!(
+            fails("Events | where EventTime > ago(99999999999d)"),
+            (31, ErrorKind::BadNumber("99999999999d".into()))
+        );
+        // Positions count characters.
+        assert_eq!(
+            fails("Events | where Value == 'ü' and Nöpe == 1"),
+            (32, ErrorKind::UnknownField("Nöpe".into()))
+        );
+        assert_eq!(fails("Evénts").0, 0);
+        assert_eq!(
+            fails("Logs | take 1"),
+            (
+                0,
+                ErrorKind::UnexpectedToken {
+                    found: "'Logs'".into(),
+                    expected: "the table name 'Events'".into()
+                }
+            )
+        );
+        let (at, kind) = fails("Events | where EventTime > 'soon'");
+        assert_eq!(at, 27);
+        assert!(matches!(kind, ErrorKind::TypeMismatch(_)));
+        let (at, _) = fails("Events | where EventTime > 1d");
+        assert_eq!(at, 27);
+        let (at, _) = fails("Events | where EventType == 5");
+        assert_eq!(at, 28);
+        let (at, _) = fails("Events | where EventTime has 'x'");
+        assert_eq!(at, 25);
+        let (at, _) = fails("Events | where EventType == DeviceId");
+        assert_eq!(at, 28);
+        let (at, _) = fails("Events | where EventTime > now() + 5");
+        assert_eq!(at, 33);
+        let (at, _) = fails("Events | where EventTime > ago(now())");
+        assert_eq!(at, 31);
+        let (at, _) = fails("Events | take -1");
+        assert_eq!(at, 14);
+        let (at, _) = fails("Events | take 1.5");
+        assert_eq!(at, 14);
+        let (at, kind) = fails("Events | order by Value");
+        assert_eq!(at, 18);
+        assert!(
+            matches!(kind, ErrorKind::Invalid(m) if m.contains("only be ordered by EventTime"))
+        );
+        assert_eq!(
+            fails("Events | where EventTime > now() - 999999999999999d").1,
+            ErrorKind::BadNumber("999999999999999d".into())
+        );
+        assert_eq!(
+            fails("Events | where EventTime > now() + 100000000d + 100000000d").1,
+            ErrorKind::BadDateTime("arithmetic result is out of range".into())
+        );
+        assert_eq!(
+            parse_kql("Events | where Foo == 1", now())
+                .unwrap_err()
+                .to_string(),
+            "at position 15: unknown field 'Foo'"
+        );
+    }
+
+    #[test]
+    fn nesting_is_limited_to_256_levels() {
+        let parens = |n: usize| {
+            format!(
+                "Events | where {}Value == 'a'{}",
+                "(".repeat(n),
+                ")".repeat(n)
+            )
+        };
+        assert!(parse_kql(&parens(MAX_DEPTH), now()).is_ok());
+        assert_eq!(
+            fails(&parens(MAX_DEPTH + 1)),
+            (15 + MAX_DEPTH, ErrorKind::DepthExceeded)
+        );
+        let nots = |n: usize| {
+            format!(
+                "Events | where {}Value == 'a'{}",
+                "not(".repeat(n),
+                ")".repeat(n)
+            )
+        };
+        assert!(parse_kql(&nots(MAX_DEPTH), now()).is_ok());
+        assert_eq!(
+            fails(&nots(MAX_DEPTH + 1)),
+            (15 + 4 * MAX_DEPTH, ErrorKind::DepthExceeded)
+        );
+        let days = |n: usize| {
+            format!(
+                "Events | where EventTime > {}now(){}",
+                "startofday(".repeat(n),
+                ")".repeat(n)
+            )
+        };
+        assert!(parse_kql(&days(MAX_DEPTH - 1), now()).is_ok());
+        // `now()` is a call too: 256 startofday calls make 257 levels.
+        assert_eq!(
+            fails(&days(MAX_DEPTH)),
+            (27 + 11 * MAX_DEPTH, ErrorKind::DepthExceeded)
+        );
     }
 }

@@ -74,12 +74,14 @@ impl Scanner {
     }
 }
 
+/// Identifiers may hold any letter, so `Nöpe` is reported as an unknown field rather than as
+/// a stray character (and payload keys may be written in any script).
 pub(super) fn is_ident_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_'
+    c.is_alphabetic() || c == '_'
 }
 
 pub(super) fn is_ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
+    c.is_alphanumeric() || c == '_'
 }
 
 /// Counts nesting (parentheses, `not`, function calls) so deep input is an error, not a stack
