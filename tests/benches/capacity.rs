@@ -320,8 +320,8 @@ async fn main() {
 }
 
 /// What a filtered page costs on each index, and what deletion, the purge and erasure cost:
-/// over the events the rows above stored (2,400 in the project, 721 of them the first
-/// session's, all `add_to_cart` but for a batch's few).
+/// over the events the rows above stored (about 2,400 in the project, nearly all of them the
+/// first session's `add_to_cart`).
 async fn queries_and_deletion(bench: &Bench, session: &str, base: i64) {
     let since = time::OffsetDateTime::from_unix_timestamp(base / 1000 + 3_000)
         .expect("time")
@@ -329,7 +329,7 @@ async fn queries_and_deletion(bench: &Bench, session: &str, base: i64) {
         .expect("text");
     for (case, filter) in [
         (
-            "device index: DeviceId eq, 100 of 721",
+            "device index: DeviceId eq, 100 of ~2,400",
             format!("DeviceId eq '{session}'"),
         ),
         (
@@ -348,7 +348,7 @@ async fn queries_and_deletion(bench: &Bench, session: &str, base: i64) {
         bench
             .row(
                 "/event/query",
-                &case,
+                case,
                 10,
                 true,
                 |_| json!({"filter": filter, "top": 100}),
@@ -392,15 +392,24 @@ async fn queries_and_deletion(bench: &Bench, session: &str, base: i64) {
         ids.len(),
         bench.meter.read() - before,
     );
-    bench
-        .row(
-            "/session/delete",
-            "a session of 701 events and tombstones (per call: 1 call)",
-            1,
-            true,
-            |_| json!({"uuid": session}),
-        )
+    // Erasure, per item erased: the first session's whole partition.
+    let before = bench.meter.read();
+    let erased = bench
+        .server
+        .secret("/session/delete", &json!({"uuid": session}))
         .await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let items = erased.body["data"]["deleted_items"]
+        .as_u64()
+        .expect("deleted_items") as usize;
+    print_row(
+        "/session/delete",
+        &format!(
+            "per item erased (one call erasing {items}: events, tombstones, markers, the session)"
+        ),
+        items,
+        bench.meter.read() - before,
+    );
 }
 
 /// What visits cost: a project with automatic events on, 50 UUIDs each opening a visit with
