@@ -64,12 +64,7 @@ impl App {
             Access::Time => EventIndex::Time,
         };
         let label = index.label();
-        tracing::debug!(
-            index = label,
-            from = ?plan.from.map(|t| t.to_string()),
-            to = ?plan.to.map(|t| t.to_string()),
-            "query plan"
-        );
+        tracing::debug!(plan = %plan, index = label, "query plan");
         if matches!((plan.from, plan.to), (Some(from), Some(to)) if from > to) || query.take == 0 {
             return Ok(nothing(label));
         }
