@@ -42,6 +42,8 @@ on_both_engines!(
     between_includes_both_bounds_on_the_table_and_an_index,
     a_keys_only_index_answers_with_keys_only,
     read_many_answers_in_the_order_asked_beyond_one_request,
+    scan_visits_every_item_once_page_by_page,
+    the_backfill_puts_old_events_into_the_time_index_once,
     skip_passes_over_items_in_order_even_across_1_mb_pages,
     delete_and_batch_write_beyond_one_chunk,
     an_item_past_400_kb_is_refused_whole,
@@ -376,6 +378,10 @@ impl Table for ReadSpy {
             .collect();
         self.reads.lock().unwrap().push((read.key.clone(), paths));
         self.inner.read(read).await
+    }
+
+    async fn scan(&self, start_after: Option<Item>, limit: usize) -> StoreResult<Page> {
+        self.inner.scan(start_after, limit).await
     }
 
     async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
@@ -774,6 +780,95 @@ async fn a_keys_only_index_answers_with_keys_only(engine: Engine) {
         .filter_map(|i| get_s(i, GSI2_SK))
         .collect();
     assert_eq!(sks, ["t1", "t0"]);
+}
+
+async fn scan_visits_every_item_once_page_by_page(engine: Engine) {
+    let TestTable { table, .. } = open_table(engine).await;
+    let writes: Vec<Write> = (0..57)
+        .map(|i| Write::Put(event_like(&format!("user{}", i % 5), i, "name")))
+        .collect();
+    table.batch_write(writes).await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut after = None;
+    loop {
+        let page = table.scan(after.take(), 10).await.unwrap();
+        assert!(page.items.len() <= 10);
+        for item in &page.items {
+            let key = (
+                get_s(item, PK).unwrap().to_owned(),
+                get_s(item, SK).unwrap().to_owned(),
+            );
+            assert!(seen.insert(key), "an item seen twice");
+        }
+        match page.last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 57);
+}
+
+/// Events stored before the time index existed (no GSI2 keys) are put into it by the
+/// backfill, once; a deleted event is not.
+async fn the_backfill_puts_old_events_into_the_time_index_once(engine: Engine) {
+    use atrack_shared::store::repo::{EventIndex, EventScan};
+    let t = open_table(engine).await;
+    let (repo, clock) = repo_at(t.table.clone());
+    let p = project("acme");
+    let uuid = SessionUuid::new_v4();
+    for i in 0..6 {
+        let at = Timestamp::from_micros(clock.now().micros() - 60_000_000 + i * 1_000_000);
+        repo.record_event(&p, new_event(uuid, "checkout", at), &KEEP)
+            .await
+            .unwrap();
+    }
+    // As an earlier version stored them: without the time index's keys.
+    let session = repo.session_with_events(&p, &uuid).await.unwrap().unwrap();
+    for event in &session.events {
+        t.table
+            .update(Update {
+                key: key(get_s(event, PK).unwrap(), get_s(event, SK).unwrap()),
+                ops: vec![
+                    UpdateOp::Remove(GSI2_PK.into()),
+                    UpdateOp::Remove(GSI2_SK.into()),
+                ],
+                condition: None,
+            })
+            .await
+            .unwrap();
+    }
+    let deleted = get_s(&session.events[0], SK).unwrap().to_owned();
+    assert!(repo.delete_event(&p, &uuid, &deleted).await.unwrap());
+    let timeline = || async {
+        let mut reader = repo.read_events(
+            &p,
+            EventScan {
+                index: EventIndex::Time,
+                from: None,
+                to: None,
+                descending: true,
+                expect: 100,
+            },
+        );
+        let mut n = 0;
+        loop {
+            let chunk = reader.next_chunk().await.unwrap();
+            if chunk.is_empty() {
+                return n;
+            }
+            n += chunk.len();
+        }
+    };
+    assert_eq!(timeline().await, 0);
+
+    let mut reports = 0;
+    let done = repo.backfill_time_index(|_| reports += 1).await.unwrap();
+    assert!(reports >= 1);
+    assert_eq!(done.indexed, 5, "{done:?}");
+    assert!(done.scanned >= 6, "{done:?}");
+    assert_eq!(timeline().await, 5);
+    // Again: nothing left to do.
+    assert_eq!(repo.backfill_time_index(|_| {}).await.unwrap().indexed, 0);
 }
 
 async fn read_many_answers_in_the_order_asked_beyond_one_request(engine: Engine) {

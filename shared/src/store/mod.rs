@@ -45,6 +45,10 @@ impl Table for AnyTable {
         dispatch!(self, t => t.read(read))
     }
 
+    async fn scan(&self, start_after: Option<Item>, limit: usize) -> StoreResult<Page> {
+        dispatch!(self, t => t.scan(start_after, limit))
+    }
+
     async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
         dispatch!(self, t => t.read_many(keys))
     }

@@ -241,6 +241,15 @@ pub trait Table: Send + Sync + 'static {
         writes: Vec<Write>,
     ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 
+    /// Every item of the table, a page of at most `limit` at a time after `start_after` (the
+    /// previous page's `last`), in no useful order. For administration that must touch every
+    /// item once (a migration); no request path ever scans.
+    fn scan(
+        &self,
+        start_after: Option<Item>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Page>> + Send;
+
     /// Reads many items by key, eventually consistent, answering in the order of `keys`
     /// (`None` for an absent one): DynamoDB's BatchGetItem, 100 keys a request, so a page of a
     /// keys-only index costs a request per hundred items, not one per item.

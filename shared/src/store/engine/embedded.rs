@@ -606,6 +606,36 @@ impl Table for EmbeddedTable {
         })
     }
 
+    /// In key order.
+    async fn scan(&self, start_after: Option<Item>, limit: usize) -> StoreResult<Page> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ITEMS).map_err(internal)?;
+        let after = start_after.as_ref().and_then(|item| item_key(item).ok());
+        let lower = match &after {
+            Some(key) => Bound::Excluded((key.pk.as_str(), key.sk.as_str())),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::new();
+        let mut more = false;
+        for entry in table
+            .range::<(&str, &str)>((lower, Bound::Unbounded))
+            .map_err(internal)?
+        {
+            let (_, value) = entry.map_err(internal)?;
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(decode(value.value())?);
+        }
+        let last = if more {
+            items.last().map(|item| key_attributes(item, None))
+        } else {
+            None
+        };
+        Ok(Page { items, last })
+    }
+
     /// One snapshot for all of them.
     async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
         let txn = self.db.begin_read().map_err(internal)?;

@@ -457,6 +457,24 @@ impl Table for DynamoTable {
         Ok(output.item().map(to_item))
     }
 
+    async fn scan(&self, start_after: Option<Item>, limit: usize) -> StoreResult<Page> {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start_after.as_ref().map(to_map))
+            .set_return_consumed_capacity(self.return_capacity())
+            .send()
+            .await
+            .map_err(classify)?;
+        self.meter_reads(output.consumed_capacity());
+        Ok(Page {
+            items: output.items().iter().map(to_item).collect(),
+            last: output.last_evaluated_key().map(to_item),
+        })
+    }
+
     async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
         let mut found: std::collections::BTreeMap<Key, Item> = self
             .batch_get(keys, false, false)
