@@ -148,6 +148,17 @@ pub enum Method {
     Delete,
 }
 
+impl Method {
+    /// The method alone, as a route's `methods`.
+    pub const fn only(self) -> &'static [Method] {
+        match self {
+            Method::Get => &[Method::Get],
+            Method::Post => &[Method::Post],
+            Method::Delete => &[Method::Delete],
+        }
+    }
+}
+
 /// Everything a route declares about itself: where it is, who may call it, how large a body
 /// it takes, where its caller's key is, how its errors look and which Lambda function serves
 /// it. Handlers never look at the transport for these.

@@ -88,33 +88,11 @@ impl<T: Table> Repo<T> {
         let now = self.now();
         let mut report = PurgeReport::default();
         for shard in 0..PURGE_SHARDS {
-            let mut after = None;
-            loop {
-                let page = self
-                    .table
-                    .query(Query {
-                        index: Some(GSI1),
-                        partition: keys::purge_pk(shard),
-                        range: SortRange::All,
-                        ascending: true,
-                        limit: PAGE,
-                        start_after: after.take(),
-                        skip: 0,
-                    })
-                    .await?;
-                let tombstones: Vec<Write> = page
-                    .items
-                    .iter()
-                    .filter_map(|item| tombstone(item, now))
-                    .map(Write::Put)
-                    .collect();
-                report.purged += tombstones.len();
-                self.table.batch_write(tombstones).await?;
-                match page.last {
-                    Some(last) => after = Some(last),
-                    None => break,
-                }
-            }
+            report.purged += self
+                .rewrite_partition(Some(GSI1), keys::purge_pk(shard), |item| {
+                    tombstone(item, now).map(Write::Put)
+                })
+                .await? as usize;
         }
         // The purge before this one becomes the previous: the two give the interval the
         // purges actually keep, whatever schedules them.
@@ -148,13 +126,29 @@ impl<T: Table> Repo<T> {
     /// many items went (0: there was nothing under that UUID).
     pub async fn erase_session(&self, project: &Project, uuid: &SessionUuid) -> StoreResult<u64> {
         let partition = keys::session_pk(project.as_str(), &uuid.to_string());
-        let mut erased = 0u64;
+        self.rewrite_partition(None, partition, |item| {
+            Some(Write::Delete(Key::new(get_s(item, PK)?, get_s(item, SK)?)))
+        })
+        .await
+    }
+
+    /// Reads every item of one partition of the table (`index: None`) or of an index, a page
+    /// at a time, continuing after each page (so items rewritten out of it are not met again),
+    /// and writes what `rewrite` makes of each page's items in one batch. Returns how many
+    /// writes it made.
+    async fn rewrite_partition(
+        &self,
+        index: Option<&'static str>,
+        partition: String,
+        rewrite: impl Fn(&Item) -> Option<Write>,
+    ) -> StoreResult<u64> {
+        let mut written = 0u64;
         let mut after = None;
         loop {
             let page = self
                 .table
                 .query(Query {
-                    index: None,
+                    index,
                     partition: partition.clone(),
                     range: SortRange::All,
                     ascending: true,
@@ -163,18 +157,12 @@ impl<T: Table> Repo<T> {
                     skip: 0,
                 })
                 .await?;
-            let deletes: Vec<Write> = page
-                .items
-                .iter()
-                .filter_map(|item| {
-                    Some(Write::Delete(Key::new(get_s(item, PK)?, get_s(item, SK)?)))
-                })
-                .collect();
-            erased += deletes.len() as u64;
-            self.table.batch_write(deletes).await?;
+            let writes: Vec<Write> = page.items.iter().filter_map(&rewrite).collect();
+            written += writes.len() as u64;
+            self.table.batch_write(writes).await?;
             match page.last {
                 Some(last) => after = Some(last),
-                None => return Ok(erased),
+                None => return Ok(written),
             }
         }
     }

@@ -36,11 +36,7 @@ use pydantic::{Loc, PydanticError};
 pub const fn spec(path: &'static str, method: Method, scope: Scope) -> RouteSpec {
     RouteSpec {
         path,
-        methods: match method {
-            Method::Get => &[Method::Get],
-            Method::Post => &[Method::Post],
-            Method::Delete => &[Method::Delete],
-        },
+        methods: method.only(),
         scope,
         body_limit: BodyLimit::Standard,
         credentials: &[CredentialSource::Bearer],

@@ -33,11 +33,7 @@ pub const PATH: &str = "/api/v2.0/TrackEvents";
 pub const fn spec(path: &'static str, method: Method, scope: Scope) -> RouteSpec {
     RouteSpec {
         path,
-        methods: match method {
-            Method::Get => &[Method::Get],
-            Method::Post => &[Method::Post],
-            Method::Delete => &[Method::Delete],
-        },
+        methods: method.only(),
         scope,
         body_limit: BodyLimit::Standard,
         credentials: &[CredentialSource::EpiSingle],
