@@ -132,12 +132,13 @@ async fn open(kind: &StoreKind) -> AnyTable {
 
 /// `atrack table backfill-time-index` on the store: again while the embedded file is still
 /// held by this process's last handle (released moments after its drop), never otherwise.
+/// The CLI reports redb's lock error in words ("Database already open"), not by its name.
 async fn backfill(store: &[String]) -> Output {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let run = command(&["table", "backfill-time-index"], store);
         if run.status.success()
-            || !text(&run).contains("DatabaseAlreadyOpen")
+            || !text(&run).to_lowercase().contains("already open")
             || std::time::Instant::now() > deadline
         {
             return run;
