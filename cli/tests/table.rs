@@ -56,6 +56,8 @@ async fn old_events(table: AnyTable) -> Project {
             label: None,
             category: Default::default(),
             priority: Default::default(),
+            kind: Default::default(),
+            source: atrack_shared::domain::event::Source::backend_http(),
             occurred_at: Timestamp::from_micros(1_775_958_000_000_000 + i * 1_000_000),
             stamped_by_client: true,
             event_id: None,

@@ -1064,6 +1064,8 @@ fn new_event(uuid: SessionUuid, event: &str, at: Timestamp) -> EventRequest {
         label: None,
         category: Default::default(),
         priority: Default::default(),
+        kind: Default::default(),
+        source: atrack_shared::domain::event::Source::backend_http(),
         occurred_at: at,
         stamped_by_client: false,
         event_id: None,

@@ -656,12 +656,22 @@ fn reading_functions_cannot_write_the_table_and_cursors_are_signed_by_a_stack_se
             .unwrap_or_else(|| panic!("no {name}"))
             .1
     };
-    for reader in ["EventShowRole", "SessionShowRole"] {
+    for reader in [
+        "EventShowRole",
+        "SessionShowRole",
+        "UserShowRole",
+        "CompanyShowRole",
+    ] {
         let actions = table_actions(role(reader));
         assert!(!actions.is_empty(), "{reader} reads the table");
         for action in &actions {
             assert!(
-                ["dynamodb:GetItem", "dynamodb:Query"].contains(&action.as_str()),
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:BatchGetItem"
+                ]
+                .contains(&action.as_str()),
                 "{reader} may {action}"
             );
         }
@@ -681,7 +691,7 @@ fn reading_functions_cannot_write_the_table_and_cursors_are_signed_by_a_stack_se
         })
         .map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap())
         .collect();
-    assert_eq!(using, ["event-show"]);
+    assert_eq!(using, ["event-show", "company-show"]);
     let (_, event_show) = functions
         .iter()
         .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == "event-show")

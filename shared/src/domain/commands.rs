@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::event::{Category, Label, Priority};
+use super::event::{Category, EventType, Label, Priority, Source};
 use super::time::Timestamp;
 use super::values::{Attributes, EventId, EventName, SessionUuid, Sort};
 
@@ -75,6 +75,10 @@ pub struct EventRequest {
     pub label: Option<Label>,
     pub category: Category,
     pub priority: Priority,
+    /// What it records (`track` unless said otherwise); an interaction's name is checked.
+    pub kind: EventType,
+    /// Where it was captured: as sent, else by the door and the key that brought it.
+    pub source: Source,
     pub occurred_at: Timestamp,
     /// The client sent `timestamp`: with an `event_id`, the event's key is then fully the
     /// client's, and a retry is recognised by that key alone.

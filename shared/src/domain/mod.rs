@@ -1,6 +1,6 @@
 //! Plain types and rules with no storage and no HTTP: what a project, a key, a session UUID, an
 //! event name and its label, category and priority, an attribute map, a project's privacy
-//! settings and tracking plan are, visits, and time.
+//! settings and tracking plan are, visits, users and companies, and time.
 
 pub mod commands;
 pub mod event;
@@ -8,5 +8,6 @@ pub mod plan;
 pub mod project;
 pub mod settings;
 pub mod time;
+pub mod user;
 pub mod values;
 pub mod visit;

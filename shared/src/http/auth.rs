@@ -120,12 +120,13 @@ fn basic_user(encoded: &str) -> Option<String> {
     Some(user.to_owned())
 }
 
-/// Resolves the request's key and checks it may do what the route needs.
+/// Resolves the request's key and checks it may do what the route needs: its project and
+/// what the key may do.
 pub async fn authorize(
     app: &App,
     credential: Credential<'_>,
     route: RouteSpec,
-) -> Result<Project, Error> {
+) -> Result<(Project, Scope), Error> {
     let needed = route.scope;
     let (raw, in_body) = match &credential {
         Credential::Header(raw) => (raw.trim(), false),
@@ -146,7 +147,7 @@ pub async fn authorize(
     if needed == Scope::Secret && record.scope != Scope::Secret {
         return Err(Error::Forbidden("this endpoint needs a secret key"));
     }
-    Ok(record.project)
+    Ok((record.project, record.scope))
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use crate::domain::commands::{
     AttributesRequest, BatchRequest, ClientContext, EventRequest, EventShowRequest, InitRequest,
     SessionShowRequest, UrlContext,
 };
-use crate::domain::event::{Category, Label, Priority};
+use crate::domain::event::{Category, EventType, Label, Priority, Source};
 use crate::domain::time::Timestamp;
+use crate::domain::user::{CompanyId, CompanyIdentify, IdentifyRequest, UserId};
 use crate::domain::values::{
     Attributes, EventId, EventName, Limits, SessionUuid, Sort, check_value, parse_timestamp,
 };
@@ -329,13 +330,14 @@ fn required_uuid(f: &mut Fields<'_>) -> Option<SessionUuid> {
 }
 
 impl EventRequest {
-    /// A `POST /event` body.
+    /// A `POST /event` body; `source` is where it comes from unless it says (by the key).
     pub fn parse(
         body: &Map<String, Value>,
         now: Timestamp,
         limits: &Limits,
+        source: &Source,
     ) -> Result<Self, Error> {
-        Self::parse_fields(body, now, limits).map_err(Error::Validation)
+        Self::parse_fields(body, now, limits, source).map_err(Error::Validation)
     }
 
     /// An event body, its problems as field errors relative to it (`event`, `attributes.x`):
@@ -344,6 +346,7 @@ impl EventRequest {
         body: &Map<String, Value>,
         now: Timestamp,
         limits: &Limits,
+        source: &Source,
     ) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::new(body, "");
         let uuid = required_uuid(&mut f);
@@ -367,6 +370,19 @@ impl EventRequest {
         });
         let category = f.one_of("category", Category::parse, Category::expected);
         let priority = f.one_of("priority", Priority::parse, Priority::expected);
+        let kind = f
+            .one_of("type", EventType::parse, EventType::expected)
+            .unwrap_or_default();
+        if let Some(Err(message)) = name.as_ref().map(|n| kind.check_name(n.as_str())) {
+            f.error("event", message);
+        }
+        let source = match f.string("source") {
+            None => source.clone(),
+            Some(text) => Source::parse(text).unwrap_or_else(|message| {
+                f.error("source", message);
+                source.clone()
+            }),
+        };
         let stamped_by_client = f.get("timestamp").is_some();
         let occurred_at = match f.get("timestamp") {
             None => now,
@@ -409,6 +425,8 @@ impl EventRequest {
                 label,
                 category: category.unwrap_or_default(),
                 priority: priority.unwrap_or_default(),
+                kind,
+                source,
                 occurred_at,
                 stamped_by_client,
                 event_id,
@@ -432,6 +450,7 @@ impl BatchRequest {
         now: Timestamp,
         limits: &Limits,
         max_events: usize,
+        source: &Source,
     ) -> Result<Self, Error> {
         let items = match body.get("events") {
             None | Some(Value::Null) => return Err(Error::field("events", "is required")),
@@ -447,7 +466,7 @@ impl BatchRequest {
         let events = items
             .iter()
             .map(|item| match item {
-                Value::Object(event) => EventRequest::parse_fields(event, now, limits),
+                Value::Object(event) => EventRequest::parse_fields(event, now, limits, source),
                 _ => Err(vec![FieldError::new(
                     "",
                     "each event must be a JSON object",
@@ -508,5 +527,76 @@ impl EventShowRequest {
             }),
             None => Err(Error::Validation(f.errors)),
         }
+    }
+}
+
+/// A user or company id field: required or optional, checked by `parse`.
+fn external_id<T>(
+    f: &mut Fields<'_>,
+    name: &str,
+    required: bool,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    if f.get(name).is_none() {
+        if required {
+            f.error(name, "is required");
+        }
+        return None;
+    }
+    let text = f.string(name)?;
+    match parse(text) {
+        Ok(id) => Some(id),
+        Err(message) => {
+            f.error(name, message);
+            None
+        }
+    }
+}
+
+impl IdentifyRequest {
+    /// A `POST /identify` body: `uuid`, `user_id`, and optionally `traits`, `company_id` and
+    /// `company_traits` (which needs `company_id`).
+    pub fn parse(body: &Map<String, Value>, limits: &Limits) -> Result<Self, Error> {
+        let mut f = Fields::new(body, "");
+        let uuid = required_uuid(&mut f);
+        let user_id = external_id(&mut f, "user_id", true, UserId::parse);
+        let traits = f.attributes("traits", limits).unwrap_or_default();
+        let company_id = external_id(&mut f, "company_id", false, CompanyId::parse);
+        let company_traits = f.attributes("company_traits", limits);
+        if company_traits.is_some() && f.get("company_id").is_none() {
+            f.error("company_traits", "needs company_id");
+        }
+        match (uuid, user_id) {
+            (Some(uuid), Some(user_id)) => f.finish(|| IdentifyRequest {
+                uuid,
+                user_id,
+                traits,
+                company: company_id.map(|company_id| CompanyIdentify {
+                    company_id,
+                    traits: company_traits.unwrap_or_default(),
+                }),
+            }),
+            _ => Err(Error::Validation(f.errors)),
+        }
+    }
+}
+
+/// `POST /user/show`'s `user_id`.
+pub fn parse_user_show(body: &Map<String, Value>) -> Result<UserId, Error> {
+    let mut f = Fields::new(body, "");
+    match external_id(&mut f, "user_id", true, UserId::parse) {
+        Some(id) => f.finish(|| id),
+        None => Err(Error::Validation(f.errors)),
+    }
+}
+
+/// `POST /company/show`'s `company_id` and optional `cursor`.
+pub fn parse_company_show(body: &Map<String, Value>) -> Result<(CompanyId, Option<String>), Error> {
+    let mut f = Fields::new(body, "");
+    let id = external_id(&mut f, "company_id", true, CompanyId::parse);
+    let cursor = f.string("cursor").map(str::to_owned);
+    match id {
+        Some(id) => f.finish(|| (id, cursor)),
+        None => Err(Error::Validation(f.errors)),
     }
 }

@@ -20,6 +20,7 @@ use super::envelope::{
 use super::requests::parse_body;
 use super::{auth, native};
 use crate::domain::commands::ClientInfo;
+use crate::domain::event::Source;
 use crate::domain::project::{Project, Scope};
 use crate::domain::settings::ProjectSettings;
 use crate::error::Error;
@@ -37,6 +38,9 @@ pub enum Route {
     EventQuery,
     EventDelete,
     SessionDelete,
+    Identify,
+    UserShow,
+    CompanyShow,
     AnalyticsTrack,
     AnalyticsBatch,
     AnalyticsStats,
@@ -48,7 +52,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 20] = [
         Route::Init,
         Route::Attributes,
         Route::Event,
@@ -58,6 +62,9 @@ impl Route {
         Route::EventQuery,
         Route::EventDelete,
         Route::SessionDelete,
+        Route::Identify,
+        Route::UserShow,
+        Route::CompanyShow,
         Route::AnalyticsTrack,
         Route::AnalyticsBatch,
         Route::AnalyticsStats,
@@ -85,6 +92,9 @@ impl Route {
             Route::EventQuery => native("/event/query", "event-query", Scope::Secret),
             Route::EventDelete => native("/event/delete", "event-delete", Scope::Secret),
             Route::SessionDelete => native("/session/delete", "session-delete", Scope::Secret),
+            Route::Identify => native("/identify", "identify", Scope::Public),
+            Route::UserShow => native("/user/show", "user-show", Scope::Secret),
+            Route::CompanyShow => native("/company/show", "company-show", Scope::Secret),
             Route::AnalyticsTrack => {
                 analytics::spec("/api/v1/analytics", Method::Post, Scope::Public)
             }
@@ -227,6 +237,8 @@ impl From<Value> for Reply {
 /// What a handler knows about the request besides its body.
 pub struct RequestCtx {
     pub project: Project,
+    /// What the caller's key may do.
+    pub scope: Scope,
     /// The project's privacy settings (cached like the keys).
     pub settings: ProjectSettings,
     pub client: ClientInfo,
@@ -234,6 +246,17 @@ pub struct RequestCtx {
     pub path: String,
     /// The raw query string, empty when there is none (GET routes' parameters).
     pub query: String,
+}
+
+impl RequestCtx {
+    /// Where an event this request brings was captured, unless it says: a public key is a
+    /// browser's or an app's, a secret key a server's.
+    pub fn default_source(&self) -> Source {
+        match self.scope {
+            Scope::Public => Source::web_client(),
+            Scope::Secret => Source::backend_http(),
+        }
+    }
 }
 
 /// One endpoint as a type. The router is generic over it so that a Lambda function, which
@@ -282,6 +305,9 @@ pub mod endpoint {
     endpoint!(EventQuery, event_query);
     endpoint!(EventDelete, event_delete);
     endpoint!(SessionDelete, session_delete);
+    endpoint!(Identify, identify);
+    endpoint!(UserShow, user_show);
+    endpoint!(CompanyShow, company_show);
 
     pub use crate::http::compat::analytics_v1::{AnalyticsBatch, AnalyticsStats, AnalyticsTrack};
     pub use crate::http::compat::track_events::{
@@ -303,6 +329,9 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::EventQuery => with_endpoint::<endpoint::EventQuery>(router),
             Route::EventDelete => with_endpoint::<endpoint::EventDelete>(router),
             Route::SessionDelete => with_endpoint::<endpoint::SessionDelete>(router),
+            Route::Identify => with_endpoint::<endpoint::Identify>(router),
+            Route::UserShow => with_endpoint::<endpoint::UserShow>(router),
+            Route::CompanyShow => with_endpoint::<endpoint::CompanyShow>(router),
             Route::AnalyticsTrack => with_endpoint::<endpoint::AnalyticsTrack>(router),
             Route::AnalyticsBatch => with_endpoint::<endpoint::AnalyticsBatch>(router),
             Route::AnalyticsStats => with_endpoint::<endpoint::AnalyticsStats>(router),
@@ -490,7 +519,7 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error>
         auth::Credential::Body { field, .. } => Some(field),
         _ => None,
     };
-    let project = auth::authorize(app, credential, spec).await?;
+    let (project, scope) = auth::authorize(app, credential, spec).await?;
     tracing::Span::current().record("project", project.as_str());
     let mut body: Map<String, Value> = match (fastapi_body, decoded) {
         (Some(json), _) => analytics_v1::body::into_model(json)?,
@@ -504,6 +533,7 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error>
     let settings = app.project_settings(&project).await?;
     let ctx = RequestCtx {
         project,
+        scope,
         settings,
         client: ClientInfo::from_parts(&parts, app.config.forwarded_hops()),
         path: parts.uri.path().to_owned(),

@@ -5,6 +5,7 @@
 //! - `ingest`: init (a visit), attributes, events and batches
 //! - `reads`: session/show's session and event/show's pages
 //! - `stats`: the analytics stats and the ingest path's state
+//! - `users`: identify, and the reads of users and companies
 //! - `visits`: the sweeper that ends idle visits
 //! - `enrichment`: enriching an init, inline or from a queued job
 //! - `keys`, `settings`: the per-process caches in front of the store
@@ -19,6 +20,7 @@ pub mod query;
 pub mod reads;
 pub mod settings;
 pub mod stats;
+pub mod users;
 pub mod visits;
 
 use std::sync::Arc;

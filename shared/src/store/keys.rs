@@ -12,6 +12,10 @@
 //! | open visit    | `P#<project>#U#<uuid>`  | `~OPEN`                            | `VISITS#<shard>` / `<deadline>#<PK>`                 |
 //! | deleted event | `P#<project>#U#<uuid>`  | `EV#<occurred_at>#<event_id>`      | `PURGE#<shard>` / `<deleted_at>#<PK>#<SK>`          |
 //! | purge status  | `PURGE`                 | `STATUS`                           |                                                     |
+//! | user          | `P#<project>#USR#<id>`  | `~USER`                            |                                                     |
+//! | user's UUID   | `P#<project>#USR#<id>`  | `U#<uuid>`                         |                                                     |
+//! | company       | `P#<project>#CO#<id>`   | `~COMPANY`                         |                                                     |
+//! | member        | `P#<project>#CO#<id>`   | `M#<user id>`                      | counted under `P#<project>#MEMBERS#<id>`            |
 //! | settings      | `PROJECT#<project>`     | `SETTINGS`                         |                                                     |
 //! | dropped count | `PROJECT#<project>`     | `DROPPED`                          |                                                     |
 //! | index count   | `<GSI1PK>`              | `COUNT`                            |                                                     |
@@ -272,6 +276,42 @@ pub const SEQ_SK: &str = "SEQ";
 /// The partition holding one session and its events.
 pub fn session_pk(project: &str, uuid: &str) -> String {
     format!("P#{project}#U#{uuid}")
+}
+
+/// A user's partition: the user item, and one item per UUID of theirs (so `user/show` is one
+/// query, and moving a UUID between users is a delete and a put, never a rewrite of a list).
+pub fn user_pk(project: &str, user_id: &str) -> String {
+    format!("P#{project}#USR#{user_id}")
+}
+
+/// The user item, after the UUID items in its partition.
+pub const USER_SK: &str = "~USER";
+/// The prefix of a user's UUID items.
+pub const USER_UUID_PREFIX: &str = "U#";
+
+/// A user's UUID item's sort key.
+pub fn user_uuid_sk(uuid: &str) -> String {
+    format!("{USER_UUID_PREFIX}{uuid}")
+}
+
+/// A company's partition: the company item, and one member item per user.
+pub fn company_pk(project: &str, company_id: &str) -> String {
+    format!("P#{project}#CO#{company_id}")
+}
+
+/// The company item, after the member items in its partition.
+pub const COMPANY_SK: &str = "~COMPANY";
+/// The prefix of a company's member items.
+pub const MEMBER_PREFIX: &str = "M#";
+
+/// A member item's sort key.
+pub fn member_sk(user_id: &str) -> String {
+    format!("{MEMBER_PREFIX}{user_id}")
+}
+
+/// The count of a company's members (its member items list it in `counted_in`).
+pub fn members_counter(project: &str, company_id: &str) -> String {
+    format!("P#{project}#MEMBERS#{company_id}")
 }
 
 /// An event's sort key within its session's partition.

@@ -14,7 +14,13 @@ pub async fn handle(
     body: &Map<String, Value>,
 ) -> Result<Value, Error> {
     let limits = &app.config.limits;
-    let req = BatchRequest::parse(body, app.now(), limits, limits.max_batch_events)?;
+    let req = BatchRequest::parse(
+        body,
+        app.now(),
+        limits,
+        limits.max_batch_events,
+        &ctx.default_source(),
+    )?;
     let outcome = app
         .record_batch(&ctx.project, &ctx.settings, req.events)
         .await?;

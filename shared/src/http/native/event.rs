@@ -13,7 +13,7 @@ pub async fn handle(
     ctx: &RequestCtx,
     body: &Map<String, Value>,
 ) -> Result<Value, Error> {
-    let req = EventRequest::parse(body, app.now(), &app.config.limits)?;
+    let req = EventRequest::parse(body, app.now(), &app.config.limits, &ctx.default_source())?;
     let uuid = req.uuid;
     let recorded = app.record_event(&ctx.project, &ctx.settings, req).await?;
     let mut response = json!({"success": true, "uuid": uuid.to_string(), "queued": false});

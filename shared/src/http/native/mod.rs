@@ -3,11 +3,14 @@
 
 pub mod attributes;
 pub mod batch;
+pub mod company_show;
 pub mod event;
 pub mod event_delete;
 pub mod event_query;
 pub mod event_show;
+pub mod identify;
 pub mod init;
 pub mod session_delete;
 pub mod session_show;
+pub mod user_show;
 pub mod views;

@@ -20,11 +20,16 @@ pub async fn handle(
         .await?
         .ok_or_else(|| Error::NotFound(format!("no session {}", req.uuid)))?;
     let events: Vec<Value> = found.events.iter().map(views::session_event).collect();
+    let mut session = views::session(&found.session);
+    session["user"] = app
+        .session_user(&ctx.project, &found.session)
+        .await?
+        .unwrap_or(Value::Null);
     let count = events.len();
     Ok(json!({
         "success": true,
         "data": {
-            "session": views::session(&found.session),
+            "session": session,
             "attributes": views::session_attributes(&found.session),
             "events": events,
             "meta": {

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::event::{Category, Priority};
+use crate::domain::event::{Category, EventType, Priority};
 use crate::store::item::{Item, get_json, get_s};
 use crate::store::{keys, track_id};
 
@@ -65,6 +65,7 @@ fn pick(item: &Item, fields: &[&str]) -> Value {
                     // defaults they would have been given.
                     ("category", Value::Null) => json!(Category::default().as_str()),
                     ("priority", Value::Null) => json!(Priority::default().as_str()),
+                    ("type", Value::Null) => json!(EventType::default().as_str()),
                     ("track_id", _) => track_id(item).map_or(Value::Null, Value::String),
                     (_, v) => v,
                 };
@@ -93,7 +94,11 @@ pub fn session_event(item: &Item) -> Value {
             "label",
             "category",
             "priority",
+            "type",
+            "source",
             "visit",
+            "user_id",
+            "company_id",
             "track_id",
         ],
     )
@@ -118,11 +123,15 @@ pub fn event_row(item: &Item) -> Value {
             "label",
             "category",
             "priority",
+            "type",
+            "source",
             "page_url",
             "referrer",
             "visit",
             "country_code",
             "city",
+            "user_id",
+            "company_id",
             "track_id",
         ],
     )

@@ -4,6 +4,7 @@
 //! tombstone of its keys. Erasing a session deletes its whole partition outright.
 
 use super::Repo;
+use super::sessions::session_attr;
 use crate::domain::project::Project;
 use crate::domain::time::Timestamp;
 use crate::domain::values::SessionUuid;
@@ -13,7 +14,7 @@ use crate::store::keys::{
     TTL_ATTR,
 };
 use crate::store::table::{
-    Condition, Key, Query, SortRange, StoreError, StoreResult, Table, Update, UpdateOp, Write,
+    Condition, Key, Query, Read, SortRange, StoreError, StoreResult, Table, Update, UpdateOp, Write,
 };
 
 /// How many items one request of a purge or an erasure reads (and writes back in batches).
@@ -126,6 +127,22 @@ impl<T: Table> Repo<T> {
     /// many items went (0: there was nothing under that UUID).
     pub async fn erase_session(&self, project: &Project, uuid: &SessionUuid) -> StoreResult<u64> {
         let partition = keys::session_pk(project.as_str(), &uuid.to_string());
+        // The UUID leaves its user first: a user never lists a UUID whose data is gone.
+        let session = self
+            .table
+            .read(Read::new(&Key::new(partition.clone(), keys::SESSION_SK)).consistent())
+            .await?;
+        if let Some(user_id) = session
+            .as_ref()
+            .and_then(|s| get_s(s, session_attr::USER_ID))
+        {
+            self.table
+                .delete(&Key::new(
+                    keys::user_pk(project.as_str(), user_id),
+                    keys::user_uuid_sk(&uuid.to_string()),
+                ))
+                .await?;
+        }
         self.rewrite_partition(None, partition, |item| {
             Some(Write::Delete(Key::new(get_s(item, PK)?, get_s(item, SK)?)))
         })

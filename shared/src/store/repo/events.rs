@@ -740,6 +740,8 @@ fn event_item(row: EventRow<'_>) -> Item {
         ("attributes".into(), Attr::M(json_map(&event.attributes))),
         ("category".into(), Attr::s(event.category.as_str())),
         ("priority".into(), Attr::s(event.priority.as_str())),
+        ("type".into(), Attr::s(event.kind.as_str())),
+        ("source".into(), Attr::s(event.source.as_str())),
         ("ip_address".into(), ip),
         ("user_agent".into(), user_agent),
         ("occurred_at".into(), Attr::S(occurred_at)),
@@ -760,6 +762,12 @@ fn event_item(row: EventRow<'_>) -> Item {
     ] {
         if let Some(value) = value {
             item.insert(name.into(), Attr::S(value));
+        }
+    }
+    // The user and company its session was identified as when it was stored.
+    for name in [session_attr::USER_ID, session_attr::COMPANY_ID] {
+        if let Some(value) = session.get(name).filter(|v| v.as_s().is_some()) {
+            item.insert(name.into(), value.clone());
         }
     }
     if let Some(at) = settings.expires_at(received.at) {

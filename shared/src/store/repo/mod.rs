@@ -1,7 +1,7 @@
 //! The repository: every domain rule over the storage, written once over the `Table` contract
 //! and so shared by both engines, split by aggregate: `keys`, `sessions`, `visits`,
 //! `events` (and `event_scan`, their reading for queries; `deletion`, their deletion and the
-//! erasure of sessions), `projects` (settings).
+//! erasure of sessions), `users` (users, companies, identify), `projects` (settings).
 
 mod deletion;
 mod event_scan;
@@ -10,6 +10,7 @@ mod keys;
 mod migrations;
 mod projects;
 mod sessions;
+mod users;
 mod visits;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use events::{EventOutcome, EventPage, EventStats, ListError, event_fits};
 pub use migrations::Backfill;
 pub use projects::expiry_op;
 pub use sessions::{InitWrite, SESSION_EVENTS_LIMIT, SessionWithEvents, session_attr};
+pub use users::{MAX_LISTED_UUIDS, MemberPage, UserRecord, traits};
 pub use visits::{OpenVisit, PageVisit, Settled, StoredVisit};
 
 use super::cursor::CursorCodec;
@@ -74,6 +76,11 @@ impl<T: Table> Repo<T> {
     pub fn with_cursor_secret(mut self, secret: &[u8]) -> Self {
         self.cursor = CursorCodec::new(secret.to_vec());
         self
+    }
+
+    /// Signs and checks the cursors of every listing.
+    pub fn cursors(&self) -> &CursorCodec {
+        &self.cursor
     }
 
     pub fn table(&self) -> &T {

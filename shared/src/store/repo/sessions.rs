@@ -24,6 +24,10 @@ pub mod session_attr {
     pub const FIRST_CONTEXT: &str = "first_context";
     /// Micro-timestamp of the latest init: enrichment of an older init must not overwrite it.
     pub const INIT_SEQ: &str = "init_seq";
+    /// The user the UUID was last identified as (`POST /identify`): its events carry it.
+    pub const USER_ID: &str = "user_id";
+    /// That user's company, as the identify that linked them said.
+    pub const COMPANY_ID: &str = "company_id";
 }
 
 /// How many events session/show returns.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Repo, expired, expiry_op};
 use crate::domain::commands::EventRequest;
-use crate::domain::event::{Category, Label, Priority};
+use crate::domain::event::{Category, EventType, Label, Priority, Source};
 use crate::domain::plan::Verdict;
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
@@ -336,6 +336,14 @@ impl<T: Table> Repo<T> {
                 AutoEvent::SessionStart | AutoEvent::SessionEnd => Category::System,
             },
             priority: Priority::Low,
+            kind: match kind {
+                AutoEvent::SessionStart => EventType::SessionStart,
+                AutoEvent::PageVisit => EventType::PageView,
+                AutoEvent::SessionEnd => EventType::Track,
+            },
+            // A visit's events describe what a browser or an app did, wherever the init that
+            // started the visit was sent from.
+            source: Source::web_client(),
             occurred_at,
             // A start or end has a stable id but the server's time: its retries (another
             // process's record of it) are recognised by the event-id marker.

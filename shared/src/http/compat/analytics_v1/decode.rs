@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::pydantic::{Loc, PydanticError};
 use crate::domain::commands::EventRequest;
-use crate::domain::event::{Category, Priority};
+use crate::domain::event::{Category, Priority, Source};
 use crate::domain::project::Project;
 use crate::domain::time::Timestamp;
 use crate::domain::values::{Attributes, EventName, Limits, SessionUuid, check_event_time};
@@ -18,6 +18,8 @@ pub struct Decode<'a> {
     pub project: &'a Project,
     pub now: Timestamp,
     pub limits: &'a Limits,
+    /// Where its events were captured, by the caller's key.
+    pub source: Source,
 }
 
 /// The most characters an `event_name` may have (the seed's `max_length`).
@@ -188,6 +190,8 @@ fn event(
         label: None,
         category: category.unwrap_or_default(),
         priority: priority.unwrap_or_default(),
+        kind: Default::default(),
+        source: d.source.clone(),
         occurred_at: timestamp.unwrap_or(d.now),
         stamped_by_client: timestamp.is_some(),
         event_id: None,

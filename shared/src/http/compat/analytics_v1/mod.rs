@@ -73,6 +73,7 @@ fn decoder<'a>(app: &'a App, ctx: &'a RequestCtx) -> decode::Decode<'a> {
         project: &ctx.project,
         now: app.now(),
         limits: &app.config.limits,
+        source: ctx.default_source(),
     }
 }
 

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::domain::commands::{EventRequest, Place};
-use crate::domain::event::Label;
+use crate::domain::event::{Label, Source};
 use crate::domain::project::Project;
 use crate::domain::time::Timestamp;
 use crate::domain::values::{Attributes, EventName, Limits, SessionUuid, parse_timestamp};
@@ -22,6 +22,7 @@ pub fn track_event(
     project: &Project,
     now: Timestamp,
     limits: &Limits,
+    source: Source,
 ) -> Result<EventRequest, Error> {
     let mut f = Fields::new(body, "");
     let device = f.required_string("DeviceId").and_then(|id| {
@@ -97,6 +98,8 @@ pub fn track_event(
                 label,
                 category: Default::default(),
                 priority: Default::default(),
+                kind: Default::default(),
+                source,
                 occurred_at,
                 stamped_by_client,
                 event_id: None,

@@ -74,7 +74,13 @@ impl Endpoint for TrackEventsCreate {
         ctx: &RequestCtx,
         body: &Map<String, Value>,
     ) -> Result<Reply, Error> {
-        let event = decode::track_event(body, &ctx.project, app.now(), &app.config.limits)?;
+        let event = decode::track_event(
+            body,
+            &ctx.project,
+            app.now(),
+            &app.config.limits,
+            ctx.default_source(),
+        )?;
         let uuid = event.uuid;
         let at = event.occurred_at;
         let sent = event.clone();
