@@ -1,6 +1,7 @@
 //! `atrack`: the local server and the operator's tools. Each subcommand lives in its own module;
 //! this file only parses arguments.
 
+mod export;
 mod geoip;
 mod keys;
 mod projects;
@@ -40,6 +41,8 @@ enum Command {
     /// Manage the DynamoDB table.
     #[command(subcommand)]
     Table(table::TableCommand),
+    /// Export a project's events in a time range as JSON lines (to a file or stdout).
+    Export(export::ExportArgs),
     /// Install the free GeoIP databases the server reads.
     #[command(subcommand)]
     Geoip(geoip::GeoipCommand),
@@ -53,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Projects(cmd) => projects::run(cmd).await,
         Command::Table(cmd) => table::run(cmd).await,
+        Command::Export(args) => export::run(args).await,
         // Downloads, file writes and the conversion all block: off the async workers.
         Command::Geoip(cmd) => tokio::task::spawn_blocking(move || geoip::run(cmd)).await?,
     };

@@ -101,7 +101,7 @@ pub struct ServeArgs {
 /// The secret that signs event/show's cursors, created at first start and kept beside the data
 /// (never inside the store, whose backups would carry it), so cursors survive a restart.
 /// `ATRACK_CURSOR_SECRET` takes its place where several servers share one DynamoDB table.
-fn cursor_secret(data_dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn cursor_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("cursor-secret");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let text = text.trim();

@@ -40,4 +40,9 @@ impl StoreArgs {
     pub async fn open(&self) -> anyhow::Result<AnyTable> {
         Ok(self.kind()?.open().await?)
     }
+
+    /// See [`StoreKind::open_for_a_pass`].
+    pub async fn open_for_a_pass(&self) -> anyhow::Result<AnyTable> {
+        Ok(self.kind()?.open_for_a_pass().await?)
+    }
 }

@@ -104,6 +104,7 @@ async fn on_the_time_index(table: AnyTable, project: &Project) -> usize {
             to: None,
             descending: false,
             expect: 100,
+            after: None,
         },
     );
     let mut seen = 0;

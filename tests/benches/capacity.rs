@@ -316,7 +316,86 @@ async fn main() {
         .await;
 
     queries_and_deletion(&bench, &session, base).await;
+    users_and_export(&bench, base).await;
     visits().await;
+}
+
+/// What identify and the reads of users and companies cost, and a page of the export over
+/// the events the rows above stored.
+async fn users_and_export(bench: &Bench, base: i64) {
+    let uuids: Vec<String> = (0..20).map(|_| Uuid::new_v4().to_string()).collect();
+    bench
+        .row("/identify", "new user, 2 traits", 20, false, |i| {
+            json!({"uuid": uuids[i], "user_id": format!("user-{i}"),
+                   "traits": {"email": format!("u{i}@example.com"), "plan": "pro"}})
+        })
+        .await;
+    bench
+        .row(
+            "/identify",
+            "same user again, with a company",
+            20,
+            false,
+            |i| {
+                json!({"uuid": uuids[i], "user_id": format!("user-{i}"),
+                   "traits": {"plan": "team"}, "company_id": "acme",
+                   "company_traits": {"name": "Acme"}})
+            },
+        )
+        .await;
+    bench
+        .row(
+            "/user/show",
+            "1 UUID, with its company",
+            20,
+            true,
+            |i| json!({"user_id": format!("user-{i}")}),
+        )
+        .await;
+    bench.server.settle().await;
+    bench
+        .row(
+            "/company/show",
+            "20 members",
+            20,
+            true,
+            |_| json!({"company_id": "acme"}),
+        )
+        .await;
+    let range = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("text")
+    };
+    let query = format!(
+        "from={}&to={}",
+        range(base / 1000 - 86_400),
+        range(base / 1000 + 86_400)
+    );
+    for limit in [100, 1000] {
+        let before = bench.meter.read();
+        let calls = 5;
+        let mut lines = 0;
+        for _ in 0..calls {
+            let response = bench
+                .server
+                .http
+                .get(bench.server.url(&format!("/export?{query}&limit={limit}")))
+                .header("x-a-track-key", atrack_tests::SECRET_KEY)
+                .send()
+                .await
+                .expect("export");
+            assert_eq!(response.status(), 200);
+            lines = response.text().await.expect("page").lines().count();
+        }
+        print_row(
+            "/export",
+            &format!("a page of {lines} events (per event)"),
+            calls * lines,
+            bench.meter.read() - before,
+        );
+    }
 }
 
 /// What a filtered page costs on each index, and what deletion, the purge and erasure cost:

@@ -848,6 +848,7 @@ async fn the_backfill_puts_old_events_into_the_time_index_once(engine: Engine) {
                 to: None,
                 descending: true,
                 expect: 100,
+                after: None,
             },
         );
         let mut n = 0;

@@ -67,11 +67,36 @@ async fn invoke_router(router: axum::Router, file: &str) -> (u16, Value) {
         .await
         .expect("the router never fails");
     let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+    let gzipped = response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let lines = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "application/x-ndjson");
+    let mut bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
-        .expect("body");
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{file}: answer is not JSON: {e}"));
+        .expect("body")
+        .to_vec();
+    if gzipped {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+            .unwrap_or_else(|e| panic!("{file}: answer is not gzip: {e}"));
+        bytes = plain;
+    }
+    // JSON, or JSON lines (an export's page), each line a JSON value.
+    let body = if lines {
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line)
+                    .unwrap_or_else(|e| panic!("{file}: a line is not JSON: {e}"))
+            })
+            .collect()
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{file}: answer is not JSON: {e}"))
+    };
     (status, body)
 }
 
@@ -396,6 +421,7 @@ const HTTP_SAMPLES: &[&str] = &[
     "identify.json",
     "user-show.json",
     "company-show.json",
+    "export.json",
     "event-show.json",
     "event-show-public-key.json",
     "event-query.json",

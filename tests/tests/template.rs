@@ -691,7 +691,7 @@ fn reading_functions_cannot_write_the_table_and_cursors_are_signed_by_a_stack_se
         })
         .map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap())
         .collect();
-    assert_eq!(using, ["event-show", "company-show"]);
+    assert_eq!(using, ["event-show", "company-show", "export"]);
     let (_, event_show) = functions
         .iter()
         .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == "event-show")

@@ -140,10 +140,7 @@ async fn identify_links_a_uuid_and_its_later_events_carry_the_user_and_company(e
 
     // event/show's rows carry them too.
     let listed = server
-        .secret(
-            "/event/show",
-            &json!({"name": "checkout", "per_page": 100}),
-        )
+        .secret("/event/show", &json!({"name": "checkout", "per_page": 100}))
         .await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     let mine: Vec<&Value> = listed.body["data"]

@@ -41,6 +41,7 @@ pub enum Route {
     Identify,
     UserShow,
     CompanyShow,
+    Export,
     AnalyticsTrack,
     AnalyticsBatch,
     AnalyticsStats,
@@ -52,7 +53,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 20] = [
+    pub const ALL: [Route; 21] = [
         Route::Init,
         Route::Attributes,
         Route::Event,
@@ -65,6 +66,7 @@ impl Route {
         Route::Identify,
         Route::UserShow,
         Route::CompanyShow,
+        Route::Export,
         Route::AnalyticsTrack,
         Route::AnalyticsBatch,
         Route::AnalyticsStats,
@@ -95,6 +97,12 @@ impl Route {
             Route::Identify => native("/identify", "identify", Scope::Public),
             Route::UserShow => native("/user/show", "user-show", Scope::Secret),
             Route::CompanyShow => native("/company/show", "company-show", Scope::Secret),
+            Route::Export => RouteSpec {
+                methods: Method::Get.only(),
+                // A GET carries no body, so no key can be in one.
+                credentials: &[CredentialSource::Header(auth::KEY_HEADER)],
+                ..native("/export", "export", Scope::Secret)
+            },
             Route::AnalyticsTrack => {
                 analytics::spec("/api/v1/analytics", Method::Post, Scope::Public)
             }
@@ -219,11 +227,13 @@ pub enum ErrorShape {
 
 pub use auth::CredentialSource;
 
-/// A handler's answer: JSON, or a body produced as it is sent (an export), with its type.
+/// A handler's answer: JSON, or a body of another type (an export's JSON lines) with the
+/// headers that go with it.
 pub enum Reply {
     Json(Value),
-    Stream {
+    Raw {
         content_type: &'static str,
+        headers: Vec<(header::HeaderName, http::HeaderValue)>,
         body: Body,
     },
 }
@@ -246,6 +256,8 @@ pub struct RequestCtx {
     pub path: String,
     /// The raw query string, empty when there is none (GET routes' parameters).
     pub query: String,
+    /// Whether the client takes a gzip-encoded answer (`Accept-Encoding`).
+    pub accepts_gzip: bool,
 }
 
 impl RequestCtx {
@@ -309,6 +321,8 @@ pub mod endpoint {
     endpoint!(UserShow, user_show);
     endpoint!(CompanyShow, company_show);
 
+    pub use crate::http::native::export::Export;
+
     pub use crate::http::compat::analytics_v1::{AnalyticsBatch, AnalyticsStats, AnalyticsTrack};
     pub use crate::http::compat::track_events::{
         TrackEventsCreate, TrackEventsDelete, TrackEventsList, TrackEventsPreview,
@@ -332,6 +346,7 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::Identify => with_endpoint::<endpoint::Identify>(router),
             Route::UserShow => with_endpoint::<endpoint::UserShow>(router),
             Route::CompanyShow => with_endpoint::<endpoint::CompanyShow>(router),
+            Route::Export => with_endpoint::<endpoint::Export>(router),
             Route::AnalyticsTrack => with_endpoint::<endpoint::AnalyticsTrack>(router),
             Route::AnalyticsBatch => with_endpoint::<endpoint::AnalyticsBatch>(router),
             Route::AnalyticsStats => with_endpoint::<endpoint::AnalyticsStats>(router),
@@ -458,12 +473,18 @@ async fn serve<E: Endpoint>(app: &App, req: Request<Body>) -> Response<Body> {
         let result = run::<E>(app, req).await;
         let response = match result {
             Ok(Reply::Json(body)) => json_response(StatusCode::OK, &body),
-            Ok(Reply::Stream { content_type, body }) => {
+            Ok(Reply::Raw {
+                content_type,
+                headers,
+                body,
+            }) => {
                 let mut response = Response::new(body);
-                response.headers_mut().insert(
+                let out = response.headers_mut();
+                out.insert(
                     header::CONTENT_TYPE,
                     http::HeaderValue::from_static(content_type),
                 );
+                out.extend(headers.into_iter().map(|(k, v)| (Some(k), v)));
                 response
             }
             Err(err) => {
@@ -538,8 +559,28 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error>
         client: ClientInfo::from_parts(&parts, app.config.forwarded_hops()),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
+        accepts_gzip: accepts_gzip(&parts.headers),
     };
     E::handle(app, &ctx, &body).await
+}
+
+/// Whether `Accept-Encoding` takes gzip: named (or `*`) without `q=0`.
+fn accepts_gzip(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 /// Shared handle type for the router state.

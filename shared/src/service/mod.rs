@@ -6,6 +6,7 @@
 //! - `reads`: session/show's session and event/show's pages
 //! - `stats`: the analytics stats and the ingest path's state
 //! - `users`: identify, and the reads of users and companies
+//! - `export`: a range of events as JSON lines, page by page
 //! - `visits`: the sweeper that ends idle visits
 //! - `enrichment`: enriching an init, inline or from a queued job
 //! - `keys`, `settings`: the per-process caches in front of the store
@@ -13,6 +14,7 @@
 
 pub mod cache;
 pub mod enrichment;
+pub mod export;
 pub mod ingest;
 pub mod keys;
 pub mod lifecycle;

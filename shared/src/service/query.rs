@@ -81,6 +81,7 @@ impl App {
                 to: plan.to,
                 descending: query.descending,
                 expect: query.skip.saturating_add(query.take),
+                after: None,
             },
         );
         let mut read = 0usize;

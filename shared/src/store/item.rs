@@ -107,7 +107,7 @@ pub fn number_text(n: &serde_json::Number) -> String {
     n.to_string()
 }
 
-fn parse_number(text: &str) -> Option<serde_json::Value> {
+pub fn parse_number(text: &str) -> Option<serde_json::Value> {
     if let Ok(i) = text.parse::<i64>() {
         return Some(i.into());
     }

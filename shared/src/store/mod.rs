@@ -97,6 +97,11 @@ impl Table for AnyTable {
 /// The repository over whichever engine was configured.
 pub type Store = repo::Repo<AnyTable>;
 
+/// The embedded engine's page cache for a single pass over the store (see
+/// [`StoreKind::open_for_a_pass`]).
+#[cfg(feature = "embedded")]
+const PASS_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Which engine to open.
 #[derive(Debug, Clone)]
 pub enum StoreKind {
@@ -109,6 +114,19 @@ pub enum StoreKind {
 }
 
 impl StoreKind {
+    /// Opens the store for a command that reads it once (an export): on the embedded engine
+    /// with a small page cache, so the command's memory stays small however much it reads.
+    pub async fn open_for_a_pass(&self) -> StoreResult<AnyTable> {
+        match self {
+            #[cfg(feature = "embedded")]
+            StoreKind::Embedded(path) => Ok(AnyTable::Embedded(EmbeddedTable::open_with_cache(
+                path,
+                Some(PASS_CACHE_BYTES),
+            )?)),
+            _ => self.open().await,
+        }
+    }
+
     pub async fn open(&self) -> StoreResult<AnyTable> {
         Ok(match self {
             #[cfg(feature = "embedded")]

@@ -8,6 +8,7 @@ pub mod event;
 pub mod event_delete;
 pub mod event_query;
 pub mod event_show;
+pub mod export;
 pub mod identify;
 pub mod init;
 pub mod session_delete;

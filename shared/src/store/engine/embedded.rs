@@ -112,12 +112,24 @@ fn internal(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 }
 
 impl EmbeddedTable {
-    /// Opens (or creates) the database file and starts its writer thread.
+    /// Opens (or creates) the database file and starts its writer thread, with redb's page
+    /// cache at its default size (a server's).
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_cache(path, None)
+    }
+
+    /// As [`EmbeddedTable::open`], with a page cache of at most `cache_bytes`: a command that
+    /// reads a store once (an export) gains nothing from keeping what it read, and the
+    /// operating system's file cache still holds the pages.
+    pub fn open_with_cache(path: &Path, cache_bytes: Option<usize>) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(internal)?;
         }
-        let db = Arc::new(Database::create(path).map_err(internal)?);
+        let mut builder = Database::builder();
+        if let Some(bytes) = cache_bytes {
+            builder.set_cache_size(bytes);
+        }
+        let db = Arc::new(builder.create(path).map_err(internal)?);
         // Create every table up front so that readers never meet a missing table.
         let txn = db.begin_write().map_err(internal)?;
         txn.open_table(ITEMS).map_err(internal)?;
@@ -640,13 +652,22 @@ impl Table for EmbeddedTable {
     async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
         let txn = self.db.begin_read().map_err(internal)?;
         let table = txn.open_table(ITEMS).map_err(internal)?;
-        keys.iter()
-            .map(|key| match table.get((key.pk.as_str(), key.sk.as_str())) {
-                Ok(Some(bytes)) => decode(bytes.value()).map(Some),
-                Ok(None) => Ok(None),
-                Err(e) => Err(internal(e)),
-            })
-            .collect()
+        // Read in the table's order, not the caller's: keys of one partition (a session's
+        // events, which the time index interleaves with others') then share the B-tree pages
+        // each lookup reads.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut out: Vec<Option<Item>> = vec![None; keys.len()];
+        for at in order {
+            let key = &keys[at];
+            if let Some(bytes) = table
+                .get((key.pk.as_str(), key.sk.as_str()))
+                .map_err(internal)?
+            {
+                out[at] = Some(decode(bytes.value())?);
+            }
+        }
+        Ok(out)
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {

@@ -47,6 +47,10 @@ pub struct EventScan {
     /// chunk reads that many, so a page that every event read fills costs one read of its
     /// size; a selective filter's chunks then double.
     pub expect: usize,
+    /// Continue after this index sort key (`<occurred_at>#<event_id>#<uuid>`, the last one a
+    /// previous page returned), in ascending scans of the name or time index: an export's
+    /// cursor. Each shard's range then starts right after it.
+    pub after: Option<String>,
 }
 
 /// The most items one request of a scan reads: chunks start at what the caller expects and
@@ -162,6 +166,15 @@ impl<T: Table> EventReader<'_, T> {
             .scan
             .to
             .map_or_else(|| "9999".to_owned(), |t| t.to_string());
+        // Index sort keys all have one length (a fixed-width time and two UUIDs), so no key
+        // extends another: the keys after `after` are exactly those from `after!` on, `!`
+        // sorting below every character a key holds.
+        let from = match (&self.scan.after, &self.scan.index) {
+            (Some(after), EventIndex::Name(_) | EventIndex::Time) if !self.scan.descending => {
+                from.max(format!("{after}!"))
+            }
+            _ => from,
+        };
         let (index, range) = match self.scan.index {
             EventIndex::Device(_) => (
                 None,
