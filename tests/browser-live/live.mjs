@@ -9,7 +9,7 @@
 // ATRACK_SECRET_KEY, ATRACK_SCREENSHOTS (a folder for the screenshots), ATRACK_CHROMIUM
 // (default /usr/bin/chromium). Exit 0 when every step passed; else 1, naming the step.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -114,6 +114,7 @@ const row = (page, name) =>
 
 async function main() {
   mkdirSync(SHOTS, { recursive: true });
+  rmSync(join(SHOTS, 'failure.png'), { force: true });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -284,7 +285,6 @@ async function drive(browser) {
     const raw = await panel.locator('details.raw[open] pre').last().innerText();
     const parsed = JSON.parse(raw);
     assert(parsed.session.uuid === uuid, 'the raw JSON is not the session');
-    await page.screenshot({ path: join(SHOTS, 'desktop-details.png') });
     // Escape closes it and gives the focus back to the row.
     await page.keyboard.press('Escape');
     await panel.waitFor({ state: 'hidden' });
@@ -362,6 +362,16 @@ async function drive(browser) {
 
   await step('screenshots', async () => {
     await page.screenshot({ path: join(SHOTS, 'desktop.png') });
+    // The page from its top with an event's details beside the list (what the README shows).
+    await row(page, first).click();
+    await page.locator('#detail h4', { hasText: 'utm_data' }).waitFor();
+    await page.evaluate(() => {
+      window.scrollTo(0, 0);
+      document.getElementById('detail').scrollTop = 0;
+    });
+    await page.screenshot({ path: join(SHOTS, 'desktop-details.png') });
+    await page.keyboard.press('Escape');
+    await page.locator('#detail').waitFor({ state: 'hidden' });
     await page.setViewportSize({ width: 390, height: 844 });
     await row(page, first).waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth);

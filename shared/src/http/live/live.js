@@ -375,6 +375,9 @@
     } catch (err) {
       if (generation !== state.generation) return;
       handleFailure(err);
+      // Asking again would cost the server the same reads every two seconds: the list waits
+      // for a narrower filter instead.
+      if (err.code === 'query_too_expensive') return;
     }
     if (generation === state.generation) {
       state.pollTimer = setTimeout(() => poll(generation), POLL_MS);
@@ -686,6 +689,7 @@
     } catch (err) {
       if (generation !== state.generation) return;
       if (err.kind !== 'network') $('chart-caption').textContent = `Events per minute: ${describe(err)}`;
+      if (err.code === 'query_too_expensive') return; // as the list: not again for this filter
     }
     if (generation === state.generation) {
       state.chartTimer = setTimeout(() => refreshChart(generation), CHART_REFRESH_MS);
@@ -812,15 +816,20 @@
     return String(value);
   }
 
-  /** Nested objects flattened to `a › b › c` paths; only English of localized name maps. */
+  /** Nested objects flattened to `a › b › c` paths (list items by their index); of a
+   * localized name map (GeoIP's `names`), only English. */
   function flatten(value, prefix, out) {
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const nested = value && typeof value === 'object';
+    const scalars = Array.isArray(value) && value.every((v) => !v || typeof v !== 'object');
+    if (nested && !scalars) {
       const keys = Object.keys(value);
-      if (keys.length === 0 && prefix) out.push([prefix, '{}']);
+      if (keys.length === 0 && prefix) out.push([prefix, Array.isArray(value) ? '[]' : '{}']);
       for (const key of keys) {
         if (prefix.endsWith('names') && key !== 'en') continue;
         flatten(value[key], prefix ? `${prefix} › ${key}` : key, out);
       }
+    } else if (scalars) {
+      out.push([prefix, value.length ? value.map(scalar).join(', ') : '[]']);
     } else {
       out.push([prefix, scalar(value)]);
     }
