@@ -246,6 +246,9 @@
 
   function start(key) {
     state.key = key;
+    // Another key may be another project's: nothing read with the last one is reused.
+    state.sessions.clear();
+    state.sessionQueue = [];
     $('key').removeAttribute('aria-invalid');
     show($('keyview'), false);
     show($('liveview'), true);
