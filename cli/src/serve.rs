@@ -274,6 +274,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("  public key (init, attributes, event, session/show): {public}");
     println!("  secret key (all endpoints, including event/show):   {secret}");
     println!("  try: curl -s http://{addr}/init -H 'x-a-track-key: {public}' -d '{{}}'");
+    println!("  live events: open http://{addr}/ and paste the secret key");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = Vec::new();

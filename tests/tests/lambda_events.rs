@@ -11,6 +11,7 @@ use atrack_shared::domain::time::{ManualClock, Timestamp};
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
 use atrack_shared::http::compat::{analytics_v1, track_events};
+use atrack_shared::http::live;
 use atrack_shared::http::router::Method;
 use atrack_shared::http::{Route, router};
 use atrack_shared::runtime::config::Config;
@@ -50,6 +51,7 @@ fn function_router(app: SharedApp, route: Route) -> axum::Router {
         | Route::TrackEventsList
         | Route::TrackEventsPreview
         | Route::TrackEventsDelete => track_events::router(app),
+        Route::LivePage | Route::LiveScript | Route::LiveStyle => live::router(app),
         _ => router(app, &[route]),
     }
 }
@@ -60,6 +62,15 @@ async fn invoke(server: &TestServer, route: Route, file: &str) -> (u16, Value) {
 }
 
 async fn invoke_router(router: axum::Router, file: &str) -> (u16, Value) {
+    let (status, content_type, bytes) = invoke_raw(router, file).await;
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{file}: answer ({content_type}) is not JSON: {e}"));
+    (status, body)
+}
+
+/// As [`invoke_router`], for an answer that need not be JSON (the live page): its status,
+/// `Content-Type` and bytes.
+async fn invoke_raw(router: axum::Router, file: &str) -> (u16, String, Vec<u8>) {
     let request = lambda_http::request::from_str(&sample(file))
         .unwrap_or_else(|e| panic!("{file} is not an API Gateway event: {e}"));
     let response = router
@@ -67,37 +78,16 @@ async fn invoke_router(router: axum::Router, file: &str) -> (u16, Value) {
         .await
         .expect("the router never fails");
     let status = response.status().as_u16();
-    let gzipped = response
-        .headers()
-        .get("content-encoding")
-        .is_some_and(|v| v == "gzip");
-    let lines = response
+    let content_type = response
         .headers()
         .get("content-type")
-        .is_some_and(|v| v == "application/x-ndjson");
-    let mut bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
-        .expect("body")
-        .to_vec();
-    if gzipped {
-        let mut plain = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
-            .unwrap_or_else(|e| panic!("{file}: answer is not gzip: {e}"));
-        bytes = plain;
-    }
-    // JSON, or JSON lines (an export's page), each line a JSON value.
-    let body = if lines {
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(|line| {
-                serde_json::from_str::<Value>(line)
-                    .unwrap_or_else(|e| panic!("{file}: a line is not JSON: {e}"))
-            })
-            .collect()
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{file}: answer is not JSON: {e}"))
-    };
-    (status, body)
+        .expect("body");
+    (status, content_type, bytes.to_vec())
 }
 
 async fn samples_run_through_the_handlers(engine: Engine) {
@@ -316,6 +306,14 @@ async fn samples_run_through_the_handlers(engine: Engine) {
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["service"], "analytics");
 
+    // The live events page, as the live function serves it: HTML that loads its script.
+    let router = function_router(server.app.clone(), Route::LivePage);
+    let (status, content_type, page) = invoke_raw(router, "live-page.json").await;
+    let page = String::from_utf8(page).expect("the page is UTF-8");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(page.contains(r#"<script src="live.js""#), "{page}");
+
     // Every event stored above, by category, all received in the clock's hour: event.json,
     // the beacon, /batch's two and then one, the tracked event and the analytics batch's two.
     server.settle().await;
@@ -436,6 +434,7 @@ const HTTP_SAMPLES: &[&str] = &[
     "analytics-invalid.json",
     "analytics-health.json",
     "analytics-stats.json",
+    "live-page.json",
 ];
 
 /// The route an API Gateway sample is for, by its `routeKey` (`POST /batch`).
@@ -555,7 +554,8 @@ async fn samples_make_only_the_dynamodb_calls_their_function_may() {
         let function = route.spec().function;
         functions_seen.insert(function);
         calls.take();
-        let (status, body) = invoke_router(function_router(app.clone(), route), file).await;
+        let (status, _, body) = invoke_raw(function_router(app.clone(), route), file).await;
+        let body = String::from_utf8_lossy(&body);
         assert!(status < 500, "{file}: {status} {body}");
         let allowed = allowed_dynamodb_actions(&template, function);
         for call in calls.take() {

@@ -14,6 +14,7 @@ use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
 use atrack_shared::http::Route;
 use atrack_shared::http::compat::{analytics_v1, track_events};
+use atrack_shared::http::live;
 use atrack_shared::http::router::Method;
 use atrack_shared::runtime::config::Config;
 use atrack_shared::store::keys::TABLE;
@@ -115,6 +116,7 @@ const FAMILY_ROUTERS: &[(&str, FamilyRouter)] = &[
         "atrack_shared::http::compat::track_events::router",
         track_events::router,
     ),
+    ("atrack_shared::http::live::router", live::router),
 ];
 
 /// What a function's main.rs runs.

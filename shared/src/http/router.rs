@@ -50,10 +50,14 @@ pub enum Route {
     TrackEventsList,
     TrackEventsPreview,
     TrackEventsDelete,
+    /// The live events page (`GET /`), its script and its stylesheet.
+    LivePage,
+    LiveScript,
+    LiveStyle,
 }
 
 impl Route {
-    pub const ALL: [Route; 21] = [
+    pub const ALL: [Route; 24] = [
         Route::Init,
         Route::Attributes,
         Route::Event,
@@ -75,12 +79,16 @@ impl Route {
         Route::TrackEventsList,
         Route::TrackEventsPreview,
         Route::TrackEventsDelete,
+        Route::LivePage,
+        Route::LiveScript,
+        Route::LiveStyle,
     ];
 
     /// What the route declares; the router does the rest.
     pub const fn spec(self) -> RouteSpec {
         use crate::http::compat::analytics_v1 as analytics;
         use crate::http::compat::track_events::{self, PATH};
+        use crate::http::live;
         match self {
             Route::Init => native("/init", "init", Scope::Public),
             Route::Attributes => native("/attributes", "attributes", Scope::Public),
@@ -127,6 +135,9 @@ impl Route {
                 Method::Delete,
                 Scope::Secret,
             ),
+            Route::LivePage => live::spec("/"),
+            Route::LiveScript => live::spec("/live.js"),
+            Route::LiveStyle => live::spec("/live.css"),
         }
     }
 
@@ -329,7 +340,8 @@ pub mod endpoint {
     };
 }
 
-/// The router for the given endpoints, plus `/health`; `atrack serve` passes `Route::ALL`.
+/// The router for the given endpoints, plus `/health`; `atrack serve` passes `Route::ALL`
+/// (the API and the live events page).
 pub fn router(app: SharedApp, routes: &[Route]) -> Router {
     let mut router = Router::new();
     for route in routes {
@@ -355,6 +367,9 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::TrackEventsList => with_endpoint::<endpoint::TrackEventsList>(router),
             Route::TrackEventsPreview => with_endpoint::<endpoint::TrackEventsPreview>(router),
             Route::TrackEventsDelete => with_endpoint::<endpoint::TrackEventsDelete>(router),
+            Route::LivePage | Route::LiveScript | Route::LiveStyle => {
+                crate::http::live::with_asset(router, *route)
+            }
         };
     }
     finish(router, app)
