@@ -466,7 +466,11 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
                 "label",
                 "category",
                 "priority",
+                "type",
+                "source",
                 "visit",
+                "user_id",
+                "company_id",
                 "track_id"
             ]
         );
@@ -532,11 +536,15 @@ async fn a_batch_stores_its_valid_items_and_says_which_failed_and_why(engine: En
             "label",
             "category",
             "priority",
+            "type",
+            "source",
             "page_url",
             "referrer",
             "visit",
             "country_code",
             "city",
+            "user_id",
+            "company_id",
             "track_id"
         ]
     );

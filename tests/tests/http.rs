@@ -173,7 +173,11 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             "label": null,
             "category": "user_action",
             "priority": "medium",
+            "type": "track",
+            "source": "web-client",
             "visit": 1,
+            "user_id": null,
+            "company_id": null,
             "track_id": data["events"][0]["track_id"]
         }])
     );
@@ -210,11 +214,15 @@ async fn reference_flow_returns_the_reference_shapes(engine: Engine) {
             "label",
             "category",
             "priority",
+            "type",
+            "source",
             "page_url",
             "referrer",
             "visit",
             "country_code",
             "city",
+            "user_id",
+            "company_id",
             "track_id"
         ]
     );

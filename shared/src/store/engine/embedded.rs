@@ -75,6 +75,12 @@ enum Done {
 
 type Reply = oneshot::Sender<StoreResult<Done>>;
 
+/// From how many keys a `read_many` is worth splitting over threads (a thread costs tens of
+/// microseconds to start; an item, a few to read and decode).
+const PARALLEL_READ_MIN: usize = 256;
+/// The most threads one `read_many` uses.
+const MAX_READ_THREADS: usize = 4;
+
 /// A redb database file served through a group-committing writer thread.
 #[derive(Clone)]
 pub struct EmbeddedTable {
@@ -648,7 +654,9 @@ impl Table for EmbeddedTable {
         Ok(Page { items, last })
     }
 
-    /// One snapshot for all of them.
+    /// One snapshot for all of them. Many keys (an export's chunk) are read by as many threads
+    /// as there are cores, each a contiguous run of the keys in the table's order: decoding
+    /// the items is most of the work, and the snapshot is shared.
     async fn read_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
         let txn = self.db.begin_read().map_err(internal)?;
         let table = txn.open_table(ITEMS).map_err(internal)?;
@@ -657,14 +665,46 @@ impl Table for EmbeddedTable {
         // each lookup reads.
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let read_run = |run: &[usize]| -> StoreResult<Vec<(usize, Item)>> {
+            let mut found = Vec::with_capacity(run.len());
+            for &at in run {
+                let key = &keys[at];
+                if let Some(bytes) = table
+                    .get((key.pk.as_str(), key.sk.as_str()))
+                    .map_err(internal)?
+                {
+                    found.push((at, decode(bytes.value())?));
+                }
+            }
+            Ok(found)
+        };
+        let threads = match keys.len() {
+            n if n < PARALLEL_READ_MIN => 1,
+            _ => thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READ_THREADS)),
+        };
+        let runs: Vec<StoreResult<Vec<(usize, Item)>>> = if threads == 1 {
+            vec![read_run(&order)]
+        } else {
+            let per_thread = order.len().div_ceil(threads);
+            thread::scope(|scope| {
+                let workers: Vec<_> = order
+                    .chunks(per_thread)
+                    .map(|run| scope.spawn(move || read_run(run)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            Err(StoreError::Internal("a reader panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        };
         let mut out: Vec<Option<Item>> = vec![None; keys.len()];
-        for at in order {
-            let key = &keys[at];
-            if let Some(bytes) = table
-                .get((key.pk.as_str(), key.sk.as_str()))
-                .map_err(internal)?
-            {
-                out[at] = Some(decode(bytes.value())?);
+        for run in runs {
+            for (at, item) in run? {
+                out[at] = Some(item);
             }
         }
         Ok(out)
