@@ -100,7 +100,7 @@ pub type Store = repo::Repo<AnyTable>;
 /// The embedded engine's page cache for a single pass over the store (see
 /// [`StoreKind::open_for_a_pass`]).
 #[cfg(feature = "embedded")]
-const PASS_CACHE_BYTES: usize = 32 * 1024 * 1024;
+const PASS_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Which engine to open.
 #[derive(Debug, Clone)]
