@@ -3,7 +3,7 @@
 //! export stopped part way (by `--pages`, or by a crash that left half a page behind) resumes
 //! from its cursor with neither duplicates nor gaps.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use atrack_shared::domain::commands::EventRequest;
@@ -15,37 +15,14 @@ use atrack_shared::domain::values::{Attributes, EventName, Limits, SessionUuid};
 use atrack_shared::store::repo::Repo;
 use atrack_shared::store::{AnyTable, StoreKind};
 
-const ATRACK: &str = env!("CARGO_BIN_EXE_atrack");
+mod common;
+
+use common::{command_once_unlocked, dynamodb_store, embedded_store, open, text};
+
 const FROM: &str = "2026-04-12T00:00:00Z";
 const TO: &str = "2026-04-12T23:59:59Z";
 /// Events stored in the range (and one outside it).
 const EVENTS: usize = 25;
-
-fn command(args: &[&str], store: &[String]) -> Output {
-    let mut command = Command::new(ATRACK);
-    command
-        .args(args)
-        .args(store)
-        .env_remove("ATRACK_STORE")
-        .env_remove("TABLE_NAME")
-        .env("RUST_LOG", "warn")
-        .env(
-            "ATRACK_CURSOR_SECRET",
-            "a-cursor-secret-of-this-test-suite-0123456789",
-        )
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-    command.output().expect("run atrack")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// Stores the events (over five sessions, one second apart) through the repository, then
 /// lets the store go so the binary can open it.
@@ -90,36 +67,9 @@ async fn fill(table: AnyTable) {
     assert!(outcomes.iter().all(Result::is_ok));
 }
 
-/// Opens the store, waiting out the moments after a previous handle's drop in which the
-/// embedded file is still locked (its writer thread stops just after).
-async fn open(kind: &StoreKind) -> AnyTable {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match kind.open().await {
-            Ok(table) => return table,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot open the store: {e}"),
-        }
-    }
-}
-
-/// `atrack export`, again while the embedded file is still held by this process's last
-/// handle (released moments after its drop).
+/// `atrack export <args>` on the store.
 async fn export(args: &[&str], store: &[String]) -> Output {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let run = command(&[&["export"], args].concat(), store);
-        if run.status.success()
-            || !text(&run).to_lowercase().contains("already open")
-            || std::time::Instant::now() > deadline
-        {
-            return run;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    command_once_unlocked(&[&["export"], args].concat(), store).await
 }
 
 /// The value after `--cursor ` in the binary's words.
@@ -274,28 +224,12 @@ async fn exports(kind: StoreKind, store: &[String]) {
 #[tokio::test]
 async fn export_on_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--data-dir".to_owned(),
-        dir.path().to_str().unwrap().to_owned(),
-    ];
-    let kind = StoreKind::Embedded(dir.path().join("atrack.redb"));
+    let (store, kind) = embedded_store(&dir);
     exports(kind, &store).await;
 }
 
 #[tokio::test]
 async fn export_on_dynamodb() {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run the suite with infra/test.sh, which starts DynamoDB Local")
-    });
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
-    let table = format!("atrack-cli-{}", uuid::Uuid::new_v4().simple());
-    let store = vec![
-        "--store".to_owned(),
-        "dynamodb".to_owned(),
-        "--table".to_owned(),
-        table.clone(),
-    ];
-    let created = command(&["table", "create"], &store);
-    assert!(created.status.success(), "{}", text(&created));
-    exports(StoreKind::Dynamo { table }, &store).await;
+    let (store, kind) = dynamodb_store();
+    exports(kind, &store).await;
 }

@@ -2,7 +2,7 @@
 //! DynamoDB Local: events an earlier version stored (without the time index's keys) are put
 //! into the time index once, a deleted one is not, and a second run finds nothing to do.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use atrack_shared::domain::commands::EventRequest;
@@ -16,30 +16,9 @@ use atrack_shared::store::repo::{EventIndex, EventScan, Repo};
 use atrack_shared::store::table::{Key, Table, Update, UpdateOp};
 use atrack_shared::store::{AnyTable, StoreKind};
 
-const ATRACK: &str = env!("CARGO_BIN_EXE_atrack");
+mod common;
 
-/// The store's command-line options, and the environment DynamoDB Local needs.
-fn command(args: &[&str], store: &[String]) -> Output {
-    let mut command = Command::new(ATRACK);
-    command
-        .args(args)
-        .args(store)
-        .env_remove("ATRACK_STORE")
-        .env_remove("TABLE_NAME")
-        .env("RUST_LOG", "warn")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-    command.output().expect("run atrack")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{command_once_unlocked, dynamodb_store, embedded_store, open, text};
 
 /// Six events as an earlier version stored them (no time index keys), one of them deleted
 /// since. Returns the project.
@@ -117,37 +96,9 @@ async fn on_the_time_index(table: AnyTable, project: &Project) -> usize {
     }
 }
 
-/// Opens the store. The embedded engine's file is released when its writer thread, told by
-/// the last handle's drop, has stopped: moments after, so a reopen may wait for it.
-async fn open(kind: &StoreKind) -> AnyTable {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match kind.open().await {
-            Ok(table) => return table,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot open the store: {e}"),
-        }
-    }
-}
-
-/// `atrack table backfill-time-index` on the store: again while the embedded file is still
-/// held by this process's last handle (released moments after its drop), never otherwise.
-/// The CLI reports redb's lock error in words ("Database already open"), not by its name.
+/// `atrack table backfill-time-index` on the store.
 async fn backfill(store: &[String]) -> Output {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let run = command(&["table", "backfill-time-index"], store);
-        if run.status.success()
-            || !text(&run).to_lowercase().contains("already open")
-            || std::time::Instant::now() > deadline
-        {
-            return run;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    command_once_unlocked(&["table", "backfill-time-index"], store).await
 }
 
 async fn backfills(kind: StoreKind, store: &[String]) {
@@ -175,28 +126,12 @@ async fn backfills(kind: StoreKind, store: &[String]) {
 #[tokio::test]
 async fn backfill_on_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--data-dir".to_owned(),
-        dir.path().to_str().unwrap().to_owned(),
-    ];
-    let kind = StoreKind::Embedded(dir.path().join("atrack.redb"));
+    let (store, kind) = embedded_store(&dir);
     backfills(kind, &store).await;
 }
 
 #[tokio::test]
 async fn backfill_on_dynamodb() {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run the suite with infra/test.sh, which starts DynamoDB Local")
-    });
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
-    let table = format!("atrack-cli-{}", uuid::Uuid::new_v4().simple());
-    let store = vec![
-        "--store".to_owned(),
-        "dynamodb".to_owned(),
-        "--table".to_owned(),
-        table.clone(),
-    ];
-    let created = command(&["table", "create"], &store);
-    assert!(created.status.success(), "{}", text(&created));
-    backfills(StoreKind::Dynamo { table }, &store).await;
+    let (store, kind) = dynamodb_store();
+    backfills(kind, &store).await;
 }
