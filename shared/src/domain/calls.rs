@@ -6,6 +6,7 @@
 use super::commands::{EventRequest, InitRequest};
 use super::event::Source;
 use super::project::Project;
+use super::time::Timestamp;
 use super::user::{CompanyIdentify, UserId};
 use super::values::{Attributes, EventId, SessionUuid};
 
@@ -50,6 +51,8 @@ pub struct Call {
     pub event_id: Option<EventId>,
     /// Where it was captured (the events it records say so).
     pub source: Source,
+    /// When it happened (the events it records take this time).
+    pub occurred_at: Timestamp,
     /// The visit context it carries (page, campaign, IP, user agent, locale, screen), when it
     /// carries any: it feeds the session and its enrichment as an init would. Its `uuid` is
     /// set when the caller is resolved; it never records a `page.visit`.

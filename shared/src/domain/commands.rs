@@ -62,6 +62,30 @@ pub struct InitRequest {
     pub records_page_visit: bool,
 }
 
+impl InitRequest {
+    /// Completes this visit context with what `other` says and it does not: the page as a
+    /// whole (parts of two pages never make one), and each client field. The visit context
+    /// of several messages of one device is theirs together, the earliest first.
+    pub fn fill_from(&mut self, other: &InitRequest) {
+        if !self.url.names_a_page() && other.url.names_a_page() {
+            self.url = other.url.clone();
+        }
+        let (client, more) = (&mut self.client, &other.client);
+        if client.ip_address.is_none() {
+            client.ip_address.clone_from(&more.ip_address);
+        }
+        if client.user_agent.is_none() {
+            client.user_agent.clone_from(&more.user_agent);
+        }
+        for (name, value) in &more.other {
+            client
+                .other
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+}
+
 /// A validated `POST /attributes`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributesRequest {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::time::Timestamp;
 use super::values::{Attributes, EventId, SessionUuid};
 
 /// The most characters a user or company id may have.
@@ -74,6 +75,22 @@ pub struct IdentifyRequest {
     /// identify says who is on this device now; an alias joins a user's older ids, and does
     /// not.
     pub latest: bool,
+    /// The events it records.
+    pub events: IdentifyEvents,
+    /// When it happened, where the client says (its events take this time); else now.
+    pub occurred_at: Option<Timestamp>,
+}
+
+/// Which events an identify records on the UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentifyEvents {
+    /// `identify_user` with the traits sent and, with a company, `identify_company`: what
+    /// `/identify` and an identify call record.
+    All,
+    /// `identify_company` alone: a group call, which says nothing new of the user.
+    Company,
+    /// None: a link alone (an alias, or an event naming both a device and a user).
+    None,
 }
 
 /// The company part of an identify.

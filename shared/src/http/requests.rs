@@ -9,7 +9,7 @@ use crate::domain::commands::{
 };
 use crate::domain::event::{Category, EventType, Label, Priority, Source};
 use crate::domain::time::Timestamp;
-use crate::domain::user::{CompanyId, CompanyIdentify, IdentifyRequest, UserId};
+use crate::domain::user::{CompanyId, CompanyIdentify, IdentifyEvents, IdentifyRequest, UserId};
 use crate::domain::values::{
     Attributes, EventId, EventName, Limits, SessionUuid, Sort, check_value, parse_timestamp,
 };
@@ -570,6 +570,8 @@ impl IdentifyRequest {
                 }),
                 event_id,
                 latest: true,
+                events: IdentifyEvents::All,
+                occurred_at: None,
             }),
             _ => Err(Error::Validation(f.errors)),
         }

@@ -1,15 +1,16 @@
 //! Tracking calls that name people by the client's ids (`domain::calls`): each caller resolved
 //! to a UUID, then applied as the native routes would apply it: the visit context as an init,
-//! identifies, companies and aliases as `identify`, events as a batch.
+//! identifies, companies and aliases as `identify`, events as batches.
 
 use std::collections::{HashMap, HashSet};
 
 use super::{App, BatchItem};
 use crate::domain::calls::{Call, CallKind, Caller};
-use crate::domain::commands::{AttributesRequest, ClientInfo, EventRequest};
+use crate::domain::commands::{AttributesRequest, ClientInfo, EventRequest, InitRequest};
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
-use crate::domain::user::{IdentifyRequest, UserId};
+use crate::domain::time::Timestamp;
+use crate::domain::user::{IdentifyEvents, IdentifyRequest, UserId};
 use crate::domain::values::{Attributes, SessionUuid};
 use crate::error::{Error, FieldError};
 use crate::store::item::get_s;
@@ -61,10 +62,11 @@ impl Resolver<'_> {
 }
 
 impl App {
-    /// Applies calls in the order sent, reporting each at its place: every UUID's visit
-    /// context first (once per UUID, from its first call that carries one), then identifies,
-    /// companies, aliases and the links events imply, then the events in bulk, so each event
-    /// carries the user and company its call named.
+    /// Applies calls as if each were sent alone, in the order sent, reporting each at its
+    /// place. Every UUID's visit context comes first (the union of its calls' contexts, the
+    /// earliest first): it describes the device, not one moment. Then the calls in order,
+    /// events in bulk between the calls that name people, so an event carries the user and
+    /// company that the calls before it named, however the sender cut its batches.
     pub async fn record_calls(
         &self,
         project: &Project,
@@ -93,37 +95,78 @@ impl App {
             }
         }
 
-        let mut visited = HashSet::new();
+        let mut visits: Vec<(SessionUuid, InitRequest)> = Vec::new();
         for (call, uuid) in resolved.iter().flatten() {
-            if let Some(visit) = &call.visit
-                && visited.insert(*uuid)
-            {
-                let mut init = visit.clone();
-                init.uuid = Some(*uuid);
-                self.init(project, settings, origin, &init).await?;
+            let Some(visit) = &call.visit else { continue };
+            match visits.iter_mut().find(|(u, _)| u == uuid) {
+                Some((_, known)) => known.fill_from(visit),
+                None => visits.push((*uuid, visit.clone())),
             }
+        }
+        for (uuid, mut init) in visits {
+            init.uuid = Some(uuid);
+            self.init(project, settings, origin, &init).await?;
         }
 
         let mut linked = HashSet::new();
-        let mut events: Vec<(usize, EventRequest)> = Vec::new();
+        let mut pending: Vec<(usize, EventRequest)> = Vec::new();
         for (at, slot) in resolved.into_iter().enumerate() {
             let Some((call, uuid)) = slot else {
                 continue;
             };
-            match self
-                .apply_call(project, settings, call, uuid, &mut linked)
-                .await
-            {
-                Ok(Some(event)) => events.push((at, event)),
-                Ok(None) => outcomes[at] = Some(CallOutcome::Accepted),
-                Err(e) if e.status().is_client_error() => {
-                    outcomes[at] = Some(CallOutcome::Failed(refusal(&e)));
+            if let CallKind::Event(event) = call.kind {
+                let mut event = *event;
+                event.uuid = uuid;
+                let links = match (call.caller.anonymous, call.caller.user_id) {
+                    (Some(_), Some(user)) => Some(user),
+                    _ => None,
+                };
+                if let Some(user) = links.filter(|user| !linked.contains(&(uuid, user.clone()))) {
+                    // An event naming a device and a user links them, before it is stored.
+                    self.record_pending(project, settings, &mut pending, &mut outcomes)
+                        .await?;
+                    linked.insert((uuid, user.clone()));
+                    if self.identified_user(project, uuid).await?.as_ref() != Some(&user) {
+                        let req = link(uuid, user, call.occurred_at, true);
+                        self.identify(project, settings, &req, call.source).await?;
+                    }
                 }
-                Err(e) => return Err(e),
+                pending.push((at, event));
+                continue;
             }
+            self.record_pending(project, settings, &mut pending, &mut outcomes)
+                .await?;
+            outcomes[at] = Some(
+                match self
+                    .apply_call(project, settings, call, uuid, &mut linked)
+                    .await
+                {
+                    Ok(()) => CallOutcome::Accepted,
+                    Err(e) if e.status().is_client_error() => CallOutcome::Failed(refusal(&e)),
+                    Err(e) => return Err(e),
+                },
+            );
         }
+        self.record_pending(project, settings, &mut pending, &mut outcomes)
+            .await?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(CallOutcome::Accepted))
+            .collect())
+    }
 
-        let (places, events): (Vec<usize>, Vec<EventRequest>) = events.into_iter().unzip();
+    /// Records the events waiting since the last call that names people, in bulk.
+    async fn record_pending(
+        &self,
+        project: &Project,
+        settings: &ProjectSettings,
+        pending: &mut Vec<(usize, EventRequest)>,
+        outcomes: &mut [Option<CallOutcome>],
+    ) -> Result<(), Error> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let (places, events): (Vec<usize>, Vec<EventRequest>) = pending.drain(..).unzip();
         let recorded = self
             .record_batch(project, settings, events.into_iter().map(Ok).collect())
             .await?;
@@ -135,14 +178,10 @@ impl App {
                 | BatchItem::Dropped { .. } => CallOutcome::Accepted,
             });
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(CallOutcome::Accepted))
-            .collect())
+        Ok(())
     }
 
-    /// Applies one call's identity part; an event comes back, on its UUID, to be recorded with
-    /// the others.
+    /// Applies a call that names people: an identify, a group or an alias.
     async fn apply_call(
         &self,
         project: &Project,
@@ -150,27 +189,25 @@ impl App {
         call: Call,
         uuid: SessionUuid,
         linked: &mut HashSet<(SessionUuid, UserId)>,
-    ) -> Result<Option<EventRequest>, Error> {
+    ) -> Result<(), Error> {
         let Call {
             caller,
             kind,
             event_id,
             source,
+            occurred_at,
             visit: _,
         } = call;
-        let identify = |uuid, user_id, traits, company, event_id| IdentifyRequest {
-            uuid,
-            user_id,
-            traits,
-            company,
-            event_id,
-            latest: true,
-        };
         match kind {
             CallKind::Identify { traits } => match caller.user_id {
                 Some(user) => {
                     linked.insert((uuid, user.clone()));
-                    let req = identify(uuid, user, traits, None, event_id);
+                    let req = IdentifyRequest {
+                        traits,
+                        event_id,
+                        events: IdentifyEvents::All,
+                        ..link(uuid, user, occurred_at, true)
+                    };
                     self.identify(project, settings, &req, source).await?;
                 }
                 None => {
@@ -193,7 +230,12 @@ impl App {
                     })?,
                 };
                 linked.insert((uuid, user.clone()));
-                let req = identify(uuid, user, Attributes::default(), Some(company), event_id);
+                let req = IdentifyRequest {
+                    company: Some(company),
+                    event_id,
+                    events: IdentifyEvents::Company,
+                    ..link(uuid, user, occurred_at, true)
+                };
                 self.identify(project, settings, &req, source).await?;
             }
             CallKind::Alias { previous } => {
@@ -213,31 +255,16 @@ impl App {
                         .collect()
                 };
                 for joined in uuids {
-                    let id = event_id.map(|id| id.derived(&joined.to_string()));
-                    let req = IdentifyRequest {
-                        latest: false,
-                        ..identify(joined, user.clone(), Attributes::default(), None, id)
-                    };
+                    let req = link(joined, user.clone(), occurred_at, false);
                     self.identify(project, settings, &req, source.clone())
                         .await?;
                 }
             }
-            CallKind::Event(event) => {
-                let mut event = *event;
-                event.uuid = uuid;
-                if let (Some(_), Some(user)) = (caller.anonymous, caller.user_id)
-                    && linked.insert((uuid, user.clone()))
-                    && self.identified_user(project, uuid).await?.as_ref() != Some(&user)
-                {
-                    // An event naming both ids links them, as an identify without traits.
-                    let id = event_id.map(|id| id.derived("identify_user"));
-                    let req = identify(uuid, user, Attributes::default(), None, id);
-                    self.identify(project, settings, &req, source).await?;
-                }
-                return Ok(Some(event));
+            CallKind::Event(_) => {
+                return Err(Error::Internal("an event reached apply_call".into()));
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// The user a session was identified as, if any.
@@ -251,6 +278,21 @@ impl App {
             .as_ref()
             .and_then(|s| get_s(s, session_attr::USER_ID))
             .and_then(|id| UserId::parse(id).ok()))
+    }
+}
+
+/// An identify that links a UUID to a user and records nothing; `latest` as
+/// [`IdentifyRequest::latest`].
+fn link(uuid: SessionUuid, user_id: UserId, at: Timestamp, latest: bool) -> IdentifyRequest {
+    IdentifyRequest {
+        uuid,
+        user_id,
+        traits: Attributes::default(),
+        company: None,
+        event_id: None,
+        latest,
+        events: IdentifyEvents::None,
+        occurred_at: Some(at),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::domain::event::{Category, EventType, Priority, Source};
 use crate::domain::plan::Verdict;
 use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
-use crate::domain::user::{CompanyId, IdentifyRequest, UserId};
+use crate::domain::user::{CompanyId, IdentifyEvents, IdentifyRequest, UserId};
 use crate::domain::values::{Attributes, EventName};
 use crate::error::Error;
 use crate::store::cursor::CursorState;
@@ -32,9 +32,9 @@ pub struct CompanyView {
 
 impl App {
     /// Links the UUID to the user (and the user to the company), then records what happened
-    /// on the UUID: an `identify_user` event with the traits sent and, with a company, an
-    /// `identify_company` event with its traits. Both come after the link, so they carry the
-    /// user and company as every later event of the UUID will.
+    /// on the UUID, as `req.events` says: an `identify_user` event with the traits sent and,
+    /// with a company, an `identify_company` event with its traits. Both come after the link,
+    /// so they carry the user and company as every later event of the UUID will.
     pub async fn identify(
         &self,
         project: &Project,
@@ -44,8 +44,15 @@ impl App {
     ) -> Result<(), Error> {
         self.store.identify(project, req, settings).await?;
         let limits = &self.config.limits;
-        let mut events = vec![(EventType::IdentifyUser, req.traits.clone(), req.event_id)];
-        if let Some(company) = &req.company {
+        let mut events = Vec::new();
+        if req.events == IdentifyEvents::All {
+            events.push((EventType::IdentifyUser, req.traits.clone(), req.event_id));
+        }
+        if let Some(company) = req
+            .company
+            .as_ref()
+            .filter(|_| req.events != IdentifyEvents::None)
+        {
             let id = req
                 .event_id
                 .map(|id| id.derived(EventType::IdentifyCompany.as_str()));
@@ -54,7 +61,8 @@ impl App {
         for (kind, attributes, event_id) in events {
             let name =
                 EventName::parse(kind.as_str(), limits).map_err(|e| Error::Internal(e.into()))?;
-            let mut event = own_event(req, name, kind, attributes, &source, self.now());
+            let at = req.occurred_at.unwrap_or_else(|| self.now());
+            let mut event = own_event(req, name, kind, attributes, &source, at);
             event.event_id = event_id;
             self.record_own_event(project, settings, event).await?;
         }

@@ -92,11 +92,9 @@ impl<T: Table> Repo<T> {
             expiry.clone(),
         ];
         // The UUID identified last: where a call naming only the user lands.
-        ops.push(if req.latest {
-            UpdateOp::Set(LAST_UUID.into(), Attr::S(uuid.clone()))
-        } else {
-            UpdateOp::SetIfAbsent(LAST_UUID.into(), Attr::S(uuid.clone()))
-        });
+        if req.latest {
+            ops.push(UpdateOp::Set(LAST_UUID.into(), Attr::S(uuid.clone())));
+        }
         if let Some(company) = &company {
             ops.push(UpdateOp::Set("company_id".into(), Attr::s(company)));
         }

@@ -214,6 +214,7 @@ pub fn message(
             kind,
             event_id,
             source,
+            occurred_at,
             visit,
         }),
         _ => Err(f.errors),
