@@ -1,6 +1,6 @@
 """Sends one of each Segment call through a real Python library, for tests/tests/segment_clients.rs.
 
-    .tools/venv-segment/bin/python send.py segment|rudder BASE_URL WRITE_KEY RUN_ID
+    .tools/venv-segment/bin/python send.py segment|rudder BASE_URL WRITE_KEY RUN_ID [TIMESTAMP]
 
 `segment` is segment-analytics-python, `rudder` is rudder-sdk-python (their versions are pinned
 in requirements.txt). Both run as an application runs them: the default background consumer,
@@ -15,8 +15,10 @@ calls are, in this order:
     6  track     "Browsed L-R" {step: 1}, anonymousId anon2-L-R only
     7  alias     previousId anon2-L-R, userId u-L-R
 
-each with messageId msg-L-R-<n> (so a second run with the same R re-sends the same messages,
-as a retry would) and a context with an IP and a desktop Chrome user agent.
+each with messageId msg-L-R-<n> and a context with an IP and a desktop Chrome user agent.
+With TIMESTAMP (ISO 8601), message n is stamped TIMESTAMP + n * 100 ms instead of the time of
+the call, so that a second run with the same R and TIMESTAMP re-sends exactly the messages of
+the first, as the libraries' own retries do (same messageId, same timestamp).
 
 It exits 0 only when the library reported no error (its on_error hook), every HTTP request
 was answered 200 (rudder treats anything else as a failure and retries it) and the messages
@@ -27,6 +29,7 @@ import gzip
 import json
 import sys
 import time
+from datetime import datetime, timedelta
 
 USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -37,9 +40,10 @@ PRICING_URL = "https://example.com/pricing?utm_source=news&utm_medium=email&utm_
 
 
 def main():
-    if len(sys.argv) != 5 or sys.argv[1] not in ("segment", "rudder"):
-        sys.exit("usage: send.py segment|rudder BASE_URL WRITE_KEY RUN_ID")
-    lib, base_url, write_key, run = sys.argv[1:]
+    if len(sys.argv) not in (5, 6) or sys.argv[1] not in ("segment", "rudder"):
+        sys.exit("usage: send.py segment|rudder BASE_URL WRITE_KEY RUN_ID [TIMESTAMP]")
+    lib, base_url, write_key, run = sys.argv[1:5]
+    base_time = datetime.fromisoformat(sys.argv[5]) if len(sys.argv) == 6 else None
 
     if lib == "segment":
         from segment.analytics import Client
@@ -63,7 +67,9 @@ def main():
             ids = [m.get("messageId") for m in json.loads(body).get("batch", [])]
         except ValueError:
             ids = []
-        requests.append({"path": response.request.path_url, "status": response.status_code, "messages": ids})
+        requests.append(
+            {"path": response.request.path_url, "status": response.status_code, "messages": ids}
+        )
 
     transport._session.hooks["response"].append(on_response)
 
@@ -83,7 +89,12 @@ def main():
 
     tag = f"{lib}-{run}"
     user, anon, anon2 = f"u-{tag}", f"anon-{tag}", f"anon2-{tag}"
-    msg = lambda n: f"msg-{tag}-{n}"  # noqa: E731
+
+    def msg(n):
+        return f"msg-{tag}-{n}"
+
+    def at(n):
+        return None if base_time is None else base_time + timedelta(milliseconds=100 * n)
 
     results = [
         client.identify(
@@ -92,6 +103,7 @@ def main():
             context=context(),
             anonymous_id=anon,
             message_id=msg(1),
+            timestamp=at(1),
         ),
         client.track(
             user,
@@ -100,6 +112,7 @@ def main():
             context=context(),
             anonymous_id=anon,
             message_id=msg(2),
+            timestamp=at(2),
         ),
         client.page(
             user,
@@ -108,14 +121,16 @@ def main():
             properties={"path": "/pricing", "url": PRICING_URL},
             context=context(),
             message_id=msg(3),
+            timestamp=at(3),
         ),
-        client.screen(user, name="Home", context=context(), message_id=msg(4)),
+        client.screen(user, name="Home", context=context(), message_id=msg(4), timestamp=at(4)),
         client.group(
             user,
             f"acme-{tag}",
             {"name": "Acme", "employees": 50},
             context=context(),
             message_id=msg(5),
+            timestamp=at(5),
         ),
         client.track(
             event=f"Browsed {tag}",
@@ -123,8 +138,11 @@ def main():
             context=context(),
             anonymous_id=anon2,
             message_id=msg(6),
+            timestamp=at(6),
         ),
-        client.alias(anon2, user, context=context(), message_id=msg(7)),
+        client.alias(
+            anon2, user, context=context(), message_id=msg(7), timestamp=at(7)
+        ),
     ]
     queued = [ok for ok, _ in results]
 
