@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use atrack_shared::domain::project::{Project, Scope};
 use atrack_shared::domain::time::{ManualClock, Timestamp};
+use atrack_shared::domain::user::UserId;
+use atrack_shared::domain::values::SessionUuid;
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
-use atrack_shared::http::compat::{analytics_v1, track_events};
+use atrack_shared::http::compat::{analytics_v1, segment, track_events};
 use atrack_shared::http::live;
 use atrack_shared::http::router::Method;
 use atrack_shared::http::{Route, router};
@@ -52,6 +54,14 @@ fn function_router(app: SharedApp, route: Route) -> axum::Router {
         | Route::TrackEventsPreview
         | Route::TrackEventsDelete => track_events::router(app),
         Route::LivePage | Route::LiveScript | Route::LiveStyle => live::router(app),
+        Route::SegmentBatch
+        | Route::SegmentImport
+        | Route::SegmentIdentify
+        | Route::SegmentTrack
+        | Route::SegmentPage
+        | Route::SegmentScreen
+        | Route::SegmentGroup
+        | Route::SegmentAlias => segment::router(app),
         _ => router(app, &[route]),
     }
 }
@@ -361,6 +371,36 @@ async fn samples_run_through_the_handlers(engine: Engine) {
         assert!(buffer["events_flushed_total"].as_u64() >= Some(8), "{body}");
     }
 
+    // Segment's protocol, as the segment function serves it: a batch of each kind of call,
+    // then a gzip-compressed track naming only the user, which lands in the user's UUID.
+    let (status, body) = invoke(&server, Route::SegmentBatch, "segment-batch.json").await;
+    assert_eq!((status, &body), (200, &json!({"success": true})));
+    let (status, body) = invoke(&server, Route::SegmentTrack, "segment-track-gzip.json").await;
+    assert_eq!((status, &body), (200, &json!({"success": true})));
+    let user = server
+        .app
+        .user(&project, &UserId::parse("user-42").unwrap())
+        .await
+        .unwrap()
+        .expect("the batch's identify made the user");
+    assert_eq!(
+        user["user"]["traits"],
+        json!({"name": "Ada", "plan": "pro"})
+    );
+    assert_eq!(user["company"]["company_id"], "acme");
+    let anonymous = SessionUuid::for_external_id(&project, "anon-7f3a").to_string();
+    let aliased = SessionUuid::for_external_id(&project, "anon-old-9c1e").to_string();
+    let uuids: BTreeSet<&str> = user["user"]["uuids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        uuids,
+        BTreeSet::from([anonymous.as_str(), aliased.as_str()])
+    );
+
     // The SQS batch: the job is processed, the poison record alone is reported.
     let event: SqsEvent = serde_json::from_str(&sample("enrich-sqs-batch.json")).unwrap();
     let poison = event.records[1].message_id.clone().unwrap();
@@ -434,6 +474,8 @@ const HTTP_SAMPLES: &[&str] = &[
     "analytics-invalid.json",
     "analytics-health.json",
     "analytics-stats.json",
+    "segment-batch.json",
+    "segment-track-gzip.json",
     "live-page.json",
 ];
 

@@ -13,7 +13,7 @@ use atrack_shared::domain::time::SystemClock;
 use atrack_shared::enrich::Enricher;
 use atrack_shared::enrich::geo::Geo;
 use atrack_shared::http::Route;
-use atrack_shared::http::compat::{analytics_v1, track_events};
+use atrack_shared::http::compat::{analytics_v1, segment, track_events};
 use atrack_shared::http::live;
 use atrack_shared::http::router::Method;
 use atrack_shared::runtime::config::Config;
@@ -115,6 +115,10 @@ const FAMILY_ROUTERS: &[(&str, FamilyRouter)] = &[
     (
         "atrack_shared::http::compat::track_events::router",
         track_events::router,
+    ),
+    (
+        "atrack_shared::http::compat::segment::router",
+        segment::router,
     ),
     ("atrack_shared::http::live::router", live::router),
 ];

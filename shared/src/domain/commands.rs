@@ -56,6 +56,10 @@ pub struct InitRequest {
     pub user_attributes: Option<Attributes>,
     pub custom_data: Option<Attributes>,
     pub synchronous: bool,
+    /// Whether a page it names is recorded as an automatic `page.visit` (with the project's
+    /// automatic events on): an SDK's init is a page load; a visit context that arrives with
+    /// another vendor's page call is not, as that call is its own page event.
+    pub records_page_visit: bool,
 }
 
 /// A validated `POST /attributes`.

@@ -2,6 +2,7 @@
 //! event name and its label, category and priority, an attribute map, a project's privacy
 //! settings and tracking plan are, visits, users and companies, and time.
 
+pub mod calls;
 pub mod commands;
 pub mod event;
 pub mod plan;

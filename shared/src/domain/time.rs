@@ -62,6 +62,39 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// The most a sender's clock may be off for its times to be corrected by it (see
+/// [`skew_corrected`]); a larger difference says more about a broken `sentAt` than a clock.
+pub const MAX_PLAUSIBLE_SKEW_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+/// An event's time told by a device whose clock may be wrong: `timestamp` by its clock,
+/// `sent_at` the moment it sent the request, again by its clock, `received_at` that moment by
+/// ours. The device's clock is off by `sent_at - received_at` (the network's delay counted in,
+/// which is small against a wrong clock), so the event happened at
+/// `received_at - (sent_at - timestamp)`. Corrected only while the offset is plausible (under
+/// [`MAX_PLAUSIBLE_SKEW_MICROS`]); otherwise, or without `sent_at`, `timestamp` stands.
+pub fn skew_corrected(
+    timestamp: Timestamp,
+    sent_at: Option<Timestamp>,
+    received_at: Timestamp,
+) -> Timestamp {
+    match sent_at {
+        Some(sent)
+            if sent
+                .micros()
+                .saturating_sub(received_at.micros())
+                .checked_abs()
+                .is_some_and(|skew| skew < MAX_PLAUSIBLE_SKEW_MICROS) =>
+        {
+            Timestamp(
+                received_at
+                    .micros()
+                    .saturating_sub(sent.micros().saturating_sub(timestamp.micros())),
+            )
+        }
+        _ => timestamp,
+    }
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
@@ -117,5 +150,26 @@ mod tests {
         let t = Timestamp::from_millis(1_775_958_755_156);
         assert_eq!(t.millis(), 1_775_958_755_156);
         assert_eq!(t.to_string(), "2026-04-12T01:52:35.156000Z");
+    }
+
+    #[test]
+    fn a_skewed_clock_is_corrected_only_when_the_skew_is_plausible() {
+        let at = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
+        let received = at("2026-12-01T12:00:10Z");
+        // The device's clock runs 5 minutes fast: its event 3 s before sending was at 12:00:07.
+        let corrected = skew_corrected(
+            at("2026-12-01T12:05:07Z"),
+            Some(at("2026-12-01T12:05:10Z")),
+            received,
+        );
+        assert_eq!(corrected, at("2026-12-01T12:00:07Z"));
+        // No sentAt: the timestamp as sent.
+        let sent = at("2026-12-01T11:00:00Z");
+        assert_eq!(skew_corrected(sent, None, received), sent);
+        // A sentAt two days off is not a clock to correct by.
+        assert_eq!(
+            skew_corrected(sent, Some(at("2026-11-29T11:00:00Z")), received),
+            sent
+        );
     }
 }

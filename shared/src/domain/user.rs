@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::values::{Attributes, SessionUuid};
+use super::values::{Attributes, EventId, SessionUuid};
 
 /// The most characters a user or company id may have.
 pub const MAX_ID_CHARS: usize = 255;
@@ -67,6 +67,9 @@ pub struct IdentifyRequest {
     pub user_id: UserId,
     pub traits: Attributes,
     pub company: Option<CompanyIdentify>,
+    /// The client's id for the identify, which its `identify_user` event takes (and its
+    /// `identify_company` event one derived from it): a retried identify records them once.
+    pub event_id: Option<EventId>,
 }
 
 /// The company part of an identify.

@@ -124,6 +124,20 @@ impl EventId {
     pub fn parse(text: &str) -> Result<Self, &'static str> {
         parse_canonical_uuid(text).map(EventId)
     }
+
+    /// The event id another vendor's message id names (Segment's `messageId`): the id itself
+    /// when it is a canonical UUID, else a stable version-5 UUID of it, so a retried message
+    /// keeps its id.
+    pub fn for_external_id(id: &str) -> Self {
+        Self::parse(id)
+            .unwrap_or_else(|_| EventId(Uuid::new_v5(&EXTERNAL_ID_NAMESPACE, id.as_bytes())))
+    }
+
+    /// A stable id for another event that the same message brings (`what` names which): one
+    /// message may record several events, and each must be recognised on a retry.
+    pub fn derived(self, what: &str) -> Self {
+        EventId(Uuid::new_v5(&self.0, what.as_bytes()))
+    }
 }
 
 impl fmt::Display for EventId {

@@ -117,3 +117,20 @@ pub fn fastapi_error_response(err: &Error, request_id: &str) -> Response<Body> {
     }
     response
 }
+
+/// An error as Segment's tracking API writes it: `{"success": false, "code", "message"}`, each
+/// invalid field under `details` as ours. Invalid fields are a 400 there, not a 422.
+pub fn segment_error_response(err: &Error, request_id: &str) -> Response<Body> {
+    let mut body = json!({"success": false, "code": err.code(), "message": err.to_string()});
+    if !err.details().is_empty() {
+        body["details"] = json!(err.details());
+    }
+    if err.status().is_server_error() {
+        body["request_id"] = Value::String(request_id.to_owned());
+    }
+    let status = match err.status() {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        status => status,
+    };
+    with_error_headers(err, json_response(status, &body))
+}

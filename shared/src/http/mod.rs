@@ -11,6 +11,7 @@ pub mod auth;
 pub mod client;
 pub mod compat;
 pub mod envelope;
+pub mod inflate;
 pub mod live;
 pub mod native;
 pub mod requests;

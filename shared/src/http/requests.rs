@@ -295,6 +295,7 @@ impl InitRequest {
             user_attributes,
             custom_data,
             synchronous,
+            records_page_visit: true,
         })
     }
 }
@@ -394,16 +395,7 @@ impl EventRequest {
                 }
             },
         };
-        let event_id = match f.string("event_id") {
-            Some(text) => match EventId::parse(text) {
-                Ok(id) => Some(id),
-                Err(message) => {
-                    f.error("event_id", message);
-                    None
-                }
-            },
-            None => None,
-        };
+        let event_id = optional_event_id(&mut f);
         let (mut ip_address, mut user_agent) = (None, None);
         if let Some(context) = f.object("context") {
             let mut c = Fields::new(context, "context");
@@ -566,6 +558,7 @@ impl IdentifyRequest {
         if company_traits.is_some() && f.get("company_id").is_none() {
             f.error("company_traits", "needs company_id");
         }
+        let event_id = optional_event_id(&mut f);
         match (uuid, user_id) {
             (Some(uuid), Some(user_id)) => f.finish(|| IdentifyRequest {
                 uuid,
@@ -575,8 +568,21 @@ impl IdentifyRequest {
                     company_id,
                     traits: company_traits.unwrap_or_default(),
                 }),
+                event_id,
             }),
             _ => Err(Error::Validation(f.errors)),
+        }
+    }
+}
+
+/// An optional client `event_id`: a canonical UUID.
+fn optional_event_id(f: &mut Fields<'_>) -> Option<EventId> {
+    let text = f.string("event_id")?;
+    match EventId::parse(text) {
+        Ok(id) => Some(id),
+        Err(message) => {
+            f.error("event_id", message);
+            None
         }
     }
 }

@@ -16,9 +16,10 @@ use tracing::Instrument;
 use super::compat::analytics_v1;
 use super::envelope::{
     error_response, fastapi_error_response, json_response, ms_rest_error_response,
+    segment_error_response,
 };
 use super::requests::parse_body;
-use super::{auth, native};
+use super::{auth, inflate, native};
 use crate::domain::commands::ClientInfo;
 use crate::domain::event::Source;
 use crate::domain::project::{Project, Scope};
@@ -50,6 +51,15 @@ pub enum Route {
     TrackEventsList,
     TrackEventsPreview,
     TrackEventsDelete,
+    /// Segment's tracking API: the batch, its older name, and one route per message type.
+    SegmentBatch,
+    SegmentImport,
+    SegmentIdentify,
+    SegmentTrack,
+    SegmentPage,
+    SegmentScreen,
+    SegmentGroup,
+    SegmentAlias,
     /// The live events page (`GET /`), its script and its stylesheet.
     LivePage,
     LiveScript,
@@ -57,7 +67,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 24] = [
+    pub const ALL: [Route; 32] = [
         Route::Init,
         Route::Attributes,
         Route::Event,
@@ -79,6 +89,14 @@ impl Route {
         Route::TrackEventsList,
         Route::TrackEventsPreview,
         Route::TrackEventsDelete,
+        Route::SegmentBatch,
+        Route::SegmentImport,
+        Route::SegmentIdentify,
+        Route::SegmentTrack,
+        Route::SegmentPage,
+        Route::SegmentScreen,
+        Route::SegmentGroup,
+        Route::SegmentAlias,
         Route::LivePage,
         Route::LiveScript,
         Route::LiveStyle,
@@ -87,6 +105,7 @@ impl Route {
     /// What the route declares; the router does the rest.
     pub const fn spec(self) -> RouteSpec {
         use crate::http::compat::analytics_v1 as analytics;
+        use crate::http::compat::segment;
         use crate::http::compat::track_events::{self, PATH};
         use crate::http::live;
         match self {
@@ -135,6 +154,14 @@ impl Route {
                 Method::Delete,
                 Scope::Secret,
             ),
+            Route::SegmentBatch => segment::spec("/v1/batch", true),
+            Route::SegmentImport => segment::spec("/v1/import", true),
+            Route::SegmentIdentify => segment::spec("/v1/identify", false),
+            Route::SegmentTrack => segment::spec("/v1/track", false),
+            Route::SegmentPage => segment::spec("/v1/page", false),
+            Route::SegmentScreen => segment::spec("/v1/screen", false),
+            Route::SegmentGroup => segment::spec("/v1/group", false),
+            Route::SegmentAlias => segment::spec("/v1/alias", false),
             Route::LivePage => live::spec("/"),
             Route::LiveScript => live::spec("/live.js"),
             Route::LiveStyle => live::spec("/live.css"),
@@ -165,6 +192,7 @@ const fn native(path: &'static str, function: &'static str, scope: Scope) -> Rou
             CredentialSource::BodyField(auth::KEY_FIELD),
         ],
         errors: ErrorShape::Envelope,
+        gzip: false,
         function,
     }
 }
@@ -202,6 +230,9 @@ pub struct RouteSpec {
     /// [`auth::Credential::in_body`]. None: the route is open (a health check).
     pub credentials: &'static [CredentialSource],
     pub errors: ErrorShape,
+    /// Whether the body may come gzip-compressed (`Content-Encoding: gzip`); the limit then
+    /// bounds it decompressed too (see `inflate`).
+    pub gzip: bool,
     /// The Lambda function (the binary in `functions/`) that serves the route on AWS.
     pub function: &'static str,
 }
@@ -213,6 +244,8 @@ pub enum BodyLimit {
     Standard,
     /// The batch routes' limit, 512 KB.
     Batch,
+    /// A vendor's own limit, which its clients are written to respect.
+    Bytes(usize),
 }
 
 impl BodyLimit {
@@ -220,6 +253,7 @@ impl BodyLimit {
         match self {
             BodyLimit::Standard => limits.max_body_bytes,
             BodyLimit::Batch => limits.max_batch_body_bytes,
+            BodyLimit::Bytes(bytes) => bytes,
         }
     }
 }
@@ -234,6 +268,8 @@ pub enum ErrorShape {
     /// The Microsoft REST API Guidelines' `{"error": {"code", "message", "details"}}`, which
     /// the profile store follows.
     MsRest,
+    /// Segment's tracking API: `{"success": false, "code", "message"}`.
+    Segment,
 }
 
 pub use auth::CredentialSource;
@@ -335,6 +371,10 @@ pub mod endpoint {
     pub use crate::http::native::export::Export;
 
     pub use crate::http::compat::analytics_v1::{AnalyticsBatch, AnalyticsStats, AnalyticsTrack};
+    pub use crate::http::compat::segment::{
+        SegmentAlias, SegmentBatch, SegmentGroup, SegmentIdentify, SegmentImport, SegmentPage,
+        SegmentScreen, SegmentTrack,
+    };
     pub use crate::http::compat::track_events::{
         TrackEventsCreate, TrackEventsDelete, TrackEventsList, TrackEventsPreview,
     };
@@ -367,6 +407,14 @@ pub fn router(app: SharedApp, routes: &[Route]) -> Router {
             Route::TrackEventsList => with_endpoint::<endpoint::TrackEventsList>(router),
             Route::TrackEventsPreview => with_endpoint::<endpoint::TrackEventsPreview>(router),
             Route::TrackEventsDelete => with_endpoint::<endpoint::TrackEventsDelete>(router),
+            Route::SegmentBatch => with_endpoint::<endpoint::SegmentBatch>(router),
+            Route::SegmentImport => with_endpoint::<endpoint::SegmentImport>(router),
+            Route::SegmentIdentify => with_endpoint::<endpoint::SegmentIdentify>(router),
+            Route::SegmentTrack => with_endpoint::<endpoint::SegmentTrack>(router),
+            Route::SegmentPage => with_endpoint::<endpoint::SegmentPage>(router),
+            Route::SegmentScreen => with_endpoint::<endpoint::SegmentScreen>(router),
+            Route::SegmentGroup => with_endpoint::<endpoint::SegmentGroup>(router),
+            Route::SegmentAlias => with_endpoint::<endpoint::SegmentAlias>(router),
             Route::LivePage | Route::LiveScript | Route::LiveStyle => {
                 crate::http::live::with_asset(router, *route)
             }
@@ -510,6 +558,7 @@ async fn serve<E: Endpoint>(app: &App, req: Request<Body>) -> Response<Body> {
                     ErrorShape::Envelope => error_response(&err, &request_id),
                     ErrorShape::FastApi => fastapi_error_response(&err, &request_id),
                     ErrorShape::MsRest => ms_rest_error_response(&err, &request_id),
+                    ErrorShape::Segment => segment_error_response(&err, &request_id),
                 }
             }
         };
@@ -534,7 +583,10 @@ async fn run<E: Endpoint>(app: &App, req: Request<Body>) -> Result<Reply, Error>
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let limit = spec.body_limit.bytes(&app.config.limits);
-    let bytes = read_body(body, limit, declared).await?;
+    let mut bytes = read_body(body, limit, declared).await?;
+    if spec.gzip && inflate::is_gzip(&parts.headers)? {
+        bytes = inflate::gunzip(&bytes, limit)?.into();
+    }
     // A GET route takes no body: whatever was sent is not looked at.
     let takes_body = spec.methods.contains(&Method::Post);
     // FastAPI reads the JSON before it looks at the key, and checks the model's shape after.

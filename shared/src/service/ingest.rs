@@ -203,7 +203,7 @@ impl App {
             self.store.visit_item(project, &uuid),
         )
         .await?;
-        let page = req.url.names_a_page().then(|| PageVisit {
+        let page = (req.records_page_visit && req.url.names_a_page()).then(|| PageVisit {
             href: req.url.href.clone().or_else(|| req.url.raw.clone()),
             path: req.url.path.clone(),
             referer: req.url.referer.clone(),

@@ -6,6 +6,7 @@
 //! - `reads`: session/show's session and event/show's pages
 //! - `stats`: the analytics stats and the ingest path's state
 //! - `users`: identify, and the reads of users and companies
+//! - `calls`: calls that name people by the client's ids (Segment's), resolved and applied
 //! - `export`: a range of events as JSON lines, page by page
 //! - `visits`: the sweeper that ends idle visits
 //! - `enrichment`: enriching an init, inline or from a queued job
@@ -13,6 +14,7 @@
 //! - `cache`: the bounded expiring cache both use
 
 pub mod cache;
+pub mod calls;
 pub mod enrichment;
 pub mod export;
 pub mod ingest;

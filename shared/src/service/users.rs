@@ -44,19 +44,19 @@ impl App {
     ) -> Result<(), Error> {
         self.store.identify(project, req, settings).await?;
         let limits = &self.config.limits;
-        let mut events = vec![(EventType::IdentifyUser, req.traits.clone())];
+        let mut events = vec![(EventType::IdentifyUser, req.traits.clone(), req.event_id)];
         if let Some(company) = &req.company {
-            events.push((EventType::IdentifyCompany, company.traits.clone()));
+            let id = req
+                .event_id
+                .map(|id| id.derived(EventType::IdentifyCompany.as_str()));
+            events.push((EventType::IdentifyCompany, company.traits.clone(), id));
         }
-        for (kind, attributes) in events {
+        for (kind, attributes, event_id) in events {
             let name =
                 EventName::parse(kind.as_str(), limits).map_err(|e| Error::Internal(e.into()))?;
-            self.record_own_event(
-                project,
-                settings,
-                own_event(req, name, kind, attributes, &source, self.now()),
-            )
-            .await?;
+            let mut event = own_event(req, name, kind, attributes, &source, self.now());
+            event.event_id = event_id;
+            self.record_own_event(project, settings, event).await?;
         }
         Ok(())
     }

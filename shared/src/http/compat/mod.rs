@@ -4,4 +4,5 @@
 //! rules of its own.
 
 pub mod analytics_v1;
+pub mod segment;
 pub mod track_events;

@@ -32,6 +32,7 @@ pub const fn spec(path: &'static str) -> RouteSpec {
         body_limit: BodyLimit::Standard,
         credentials: &[],
         errors: ErrorShape::Envelope,
+        gzip: false,
         function: "live",
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::project::Project;
 use crate::domain::settings::ProjectSettings;
 use crate::domain::time::Timestamp;
 use crate::domain::user::{CompanyId, IdentifyRequest, UserId};
+use crate::domain::values::SessionUuid;
 use crate::store::item::{Attr, Item, get_s};
 use crate::store::keys::{self, COUNTED_IN, PK, SK, TTL_ATTR};
 use crate::store::table::{
@@ -22,6 +23,9 @@ use crate::store::table::{
 /// How many of a user's UUIDs `user/show` lists, and how many of them its `last_seen_at` is
 /// taken from (one batch read of their visits).
 pub const MAX_LISTED_UUIDS: usize = 100;
+
+/// The user item's attribute naming the UUID identified last.
+const LAST_UUID: &str = "last_uuid";
 
 /// A user as `user/show` reads it.
 #[derive(Debug, Clone)]
@@ -84,6 +88,8 @@ impl<T: Table> Repo<T> {
             UpdateOp::SetIfAbsent("first_seen_at".into(), now_attr(now)),
             UpdateOp::Set("last_identified_at".into(), now_attr(now)),
             UpdateOp::Set("updated_at".into(), now_attr(now)),
+            // The UUID identified last: where a call naming only the user lands.
+            UpdateOp::Set(LAST_UUID.into(), Attr::S(uuid.clone())),
             UpdateOp::MergeMap("traits".into(), json_map(&req.traits)),
             expiry.clone(),
         ];
@@ -210,8 +216,29 @@ impl<T: Table> Repo<T> {
         Ok(())
     }
 
+    /// The UUID a user was identified on last, if the user is known (and not past its
+    /// retention).
+    pub async fn user_last_uuid(
+        &self,
+        project: &Project,
+        user_id: &UserId,
+    ) -> StoreResult<Option<SessionUuid>> {
+        let key = Key::new(
+            keys::user_pk(project.as_str(), user_id.as_str()),
+            keys::USER_SK,
+        );
+        let user = self.table.read(Read::new(&key).consistent()).await?;
+        Ok(user
+            .filter(|u| !expired(u, self.now()))
+            .and_then(|u| get_s(&u, LAST_UUID).and_then(|s| SessionUuid::parse(s).ok())))
+    }
+
     /// A user's UUIDs, all of them, in UUID order.
-    async fn user_uuids(&self, project: &Project, user_id: &UserId) -> StoreResult<Vec<String>> {
+    pub async fn user_uuids(
+        &self,
+        project: &Project,
+        user_id: &UserId,
+    ) -> StoreResult<Vec<String>> {
         let mut uuids = Vec::new();
         let mut after = None;
         loop {

@@ -41,6 +41,7 @@ pub const fn spec(path: &'static str, method: Method, scope: Scope) -> RouteSpec
         body_limit: BodyLimit::Standard,
         credentials: &[CredentialSource::Bearer],
         errors: ErrorShape::FastApi,
+        gzip: false,
         function: "analytics",
     }
 }

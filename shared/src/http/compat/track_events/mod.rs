@@ -38,6 +38,7 @@ pub const fn spec(path: &'static str, method: Method, scope: Scope) -> RouteSpec
         body_limit: BodyLimit::Standard,
         credentials: &[CredentialSource::EpiSingle],
         errors: ErrorShape::MsRest,
+        gzip: false,
         function: "track-events",
     }
 }

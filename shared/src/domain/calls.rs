@@ -1,0 +1,57 @@
+//! Tracking calls from clients that name people by their own ids instead of our UUIDs
+//! (Segment's protocol, which many libraries speak): who the call is about, what it says, and
+//! the visit context it carries. `service::calls` resolves the ids to UUIDs and applies each
+//! call as the native routes would.
+
+use super::commands::{EventRequest, InitRequest};
+use super::event::Source;
+use super::project::Project;
+use super::user::{CompanyIdentify, UserId};
+use super::values::{Attributes, EventId, SessionUuid};
+
+/// Who a call is about, as the client names them: an anonymous id (a device or browser), the
+/// app's user id, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The session an anonymous id names ([`SessionUuid::for_external_id`]).
+    pub anonymous: Option<SessionUuid>,
+    pub user_id: Option<UserId>,
+}
+
+impl Caller {
+    /// The UUID a call without an anonymous id lands in when its user has none yet: a stable
+    /// one of the user id, so every such call of one user lands in the same session.
+    pub fn user_fallback_uuid(project: &Project, user_id: &UserId) -> SessionUuid {
+        SessionUuid::for_external_id(project, user_id.as_str())
+    }
+}
+
+/// What a call says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallKind {
+    /// The caller's traits: with a user id, an identify (traits into the user); without one,
+    /// attributes of the session only.
+    Identify { traits: Attributes },
+    /// The caller's user belongs to this company.
+    Group { company: CompanyIdentify },
+    /// The sessions of `previous` (a user id, or an anonymous id) are the caller's user's.
+    Alias { previous: String },
+    /// An event. Its `uuid` is provisional until the caller is resolved.
+    Event(Box<EventRequest>),
+}
+
+/// One call, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub caller: Caller,
+    pub kind: CallKind,
+    /// The client's id for the call: an event's `event_id`, and the root of the ids of the
+    /// events an identify records, so a retried call is stored once.
+    pub event_id: Option<EventId>,
+    /// Where it was captured (the events it records say so).
+    pub source: Source,
+    /// The visit context it carries (page, campaign, IP, user agent, locale, screen), when it
+    /// carries any: it feeds the session and its enrichment as an init would. Its `uuid` is
+    /// set when the caller is resolved; it never records a `page.visit`.
+    pub visit: Option<InitRequest>,
+}
