@@ -70,6 +70,10 @@ pub struct IdentifyRequest {
     /// The client's id for the identify, which its `identify_user` event takes (and its
     /// `identify_company` event one derived from it): a retried identify records them once.
     pub event_id: Option<EventId>,
+    /// Whether the UUID becomes the user's latest, where calls naming only the user land: an
+    /// identify says who is on this device now; an alias joins a user's older ids, and does
+    /// not.
+    pub latest: bool,
 }
 
 /// The company part of an identify.

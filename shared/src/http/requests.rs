@@ -569,6 +569,7 @@ impl IdentifyRequest {
                     traits: company_traits.unwrap_or_default(),
                 }),
                 event_id,
+                latest: true,
             }),
             _ => Err(Error::Validation(f.errors)),
         }

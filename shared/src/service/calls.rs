@@ -164,6 +164,7 @@ impl App {
             traits,
             company,
             event_id,
+            latest: true,
         };
         match kind {
             CallKind::Identify { traits } => match caller.user_id {
@@ -213,7 +214,10 @@ impl App {
                 };
                 for joined in uuids {
                     let id = event_id.map(|id| id.derived(&joined.to_string()));
-                    let req = identify(joined, user.clone(), Attributes::default(), None, id);
+                    let req = IdentifyRequest {
+                        latest: false,
+                        ..identify(joined, user.clone(), Attributes::default(), None, id)
+                    };
                     self.identify(project, settings, &req, source.clone())
                         .await?;
                 }

@@ -238,14 +238,7 @@ impl<T: Table> Repo<T> {
             // The marker is written first, pointing at the event's sort key. A retry finds the
             // marker; if the event it points at is missing (the first attempt died between the
             // two writes), the retry writes it, so a retried event is neither lost nor doubled.
-            let mut marker = Item::from([
-                (PK.into(), Attr::S(pk.clone())),
-                (SK.into(), Attr::S(keys::event_id_sk(&event_id))),
-                ("event_sk".into(), Attr::S(sk.clone())),
-            ]);
-            if let Some(at) = expires_at {
-                marker.insert(TTL_ATTR.into(), Attr::n(at));
-            }
+            let marker = marker_item(pk.clone(), &event_id, sk.clone(), expires_at);
             if let Err(e) = self.table.put(marker, Some(Condition::NotExists)).await {
                 if !matches!(e, StoreError::ConditionFailed) {
                     return Err(e);
@@ -311,9 +304,11 @@ impl<T: Table> Repo<T> {
     /// be too large; the others are stored.
     ///
     /// A retried event is recognised as `record_event` recognises it. Events with a client
-    /// `event_id` but no client timestamp need their marker's conditional write, so they go
-    /// through `record_event` one by one; SDKs that batch stamp their events, so that path is
-    /// the exception.
+    /// `event_id` but a time of the server's (Segment's messages, whose times are corrected
+    /// for the sender's clock on arrival) need their marker's conditional write: the markers
+    /// are written first, each conditional and all at once, and the events whose marker is new
+    /// join the bulk write; one whose marker was there (a retry, or a first attempt that died
+    /// between the two writes) goes through `record_event`, which tells the two apart.
     pub async fn record_events(
         &self,
         project: &Project,
@@ -355,19 +350,18 @@ impl<T: Table> Repo<T> {
         let session_of =
             |uuid: &SessionUuid| uuids.iter().position(|u| u == uuid).map(|i| &sessions[i]);
 
-        let mut writes = Vec::new();
-        // (position in the batch, event id) of each write.
-        let mut written = Vec::new();
-        let mut one_by_one = Vec::new();
         // A client-keyed event sent twice in one batch is written once: the second is its
         // retry (and DynamoDB refuses a batch that names one key twice).
         let mut keyed = std::collections::BTreeSet::new();
+        let (events, one_by_one) = self
+            .write_markers(project, events, settings, now, &mut keyed, &mut outcomes)
+            .await?;
+
+        let mut writes = Vec::new();
+        // (position in the batch, event id) of each write.
+        let mut written = Vec::new();
         let received = Received::new(project, now);
-        for (at, event) in events {
-            if event.event_id.is_some() && !event.stamped_by_client {
-                one_by_one.push((at, event));
-                continue;
-            }
+        for (at, event, marked) in events {
             let client_keyed = event.event_id.is_some();
             let event_id = event.event_id.unwrap_or_else(EventId::new_v4).to_string();
             let occurred_at = event.occurred_at.to_string();
@@ -376,7 +370,7 @@ impl<T: Table> Repo<T> {
                 continue;
             };
             let sk = keys::event_sk(&occurred_at, &event_id);
-            if client_keyed {
+            if client_keyed && !marked {
                 let key = format!("{}\n{sk}", event.uuid);
                 if !keyed.insert(key) {
                     outcomes[at] = Some(Ok(EventOutcome {
@@ -398,7 +392,9 @@ impl<T: Table> Repo<T> {
                 received: &received,
                 settings,
             });
-            writes.push(if client_keyed {
+            // A marked event's key is its marker's: the marker's conditional write made it
+            // this event's alone.
+            writes.push(if client_keyed && !marked {
                 Write::PutNew(item)
             } else {
                 Write::Put(item)
@@ -419,6 +415,60 @@ impl<T: Table> Repo<T> {
             .into_iter()
             .map(|o| o.unwrap_or_else(|| Err(StoreError::Internal("event not recorded".into()))))
             .collect())
+    }
+
+    /// Writes the markers of a batch's events that carry a client `event_id` but a time of
+    /// the server's (see [`Repo::record_events`]), each conditional and all at once. Returns
+    /// the events to write in bulk, each with whether its marker was just written, and those
+    /// whose marker was there already, for `record_event`. A second event with the same id in
+    /// the batch is reported a duplicate here.
+    #[allow(clippy::type_complexity)]
+    async fn write_markers(
+        &self,
+        project: &Project,
+        events: Vec<(usize, EventRequest)>,
+        settings: &ProjectSettings,
+        now: Timestamp,
+        keyed: &mut std::collections::BTreeSet<String>,
+        outcomes: &mut [Option<Result<EventOutcome, StoreError>>],
+    ) -> StoreResult<(Vec<(usize, EventRequest, bool)>, Vec<(usize, EventRequest)>)> {
+        let expires_at = settings.expires_at(now);
+        let mut bulk = Vec::with_capacity(events.len());
+        let mut marked = Vec::new();
+        for (at, event) in events {
+            let Some(id) = event.event_id.filter(|_| !event.stamped_by_client) else {
+                bulk.push((at, event, false));
+                continue;
+            };
+            let event_id = id.to_string();
+            if !keyed.insert(format!("{}\n{}", event.uuid, keys::event_id_sk(&event_id))) {
+                outcomes[at] = Some(Ok(EventOutcome {
+                    event_id,
+                    duplicate: true,
+                }));
+                continue;
+            }
+            let pk = keys::session_pk(project.as_str(), &event.uuid.to_string());
+            let sk = keys::event_sk(&event.occurred_at.to_string(), &event_id);
+            let marker = marker_item(pk, &event_id, sk, expires_at);
+            marked.push((at, event, marker));
+        }
+        let written = futures::future::join_all(
+            marked
+                .iter()
+                .map(|(_, _, marker)| self.table.put(marker.clone(), Some(Condition::NotExists))),
+        )
+        .await;
+        let mut one_by_one = Vec::new();
+        for ((at, event, _), result) in marked.into_iter().zip(written) {
+            match result {
+                Ok(()) => bulk.push((at, event, true)),
+                Err(StoreError::ConditionFailed) => one_by_one.push((at, event)),
+                Err(e) => return Err(e),
+            }
+        }
+        bulk.sort_by_key(|(at, _, _)| *at);
+        Ok((bulk, one_by_one))
     }
 
     /// The event stored under `uuid`'s partition with sort key `sk` (a track id's target),
@@ -594,6 +644,20 @@ impl<T: Table> Repo<T> {
 /// times and category (about 1 KB), and the address and user agent it may copy from its
 /// session (at most 64 bytes and `max_string_bytes`, 8 KB by default), generously rounded.
 const EVENT_ITEM_ALLOWANCE: usize = 12 * 1024;
+
+/// The marker of a client `event_id` in its session's partition, pointing at the event's
+/// sort key: how a retry of an event the server stamps is recognised.
+fn marker_item(pk: String, event_id: &str, event_sk: String, expires_at: Option<i64>) -> Item {
+    let mut marker = Item::from([
+        (PK.into(), Attr::S(pk)),
+        (SK.into(), Attr::S(keys::event_id_sk(event_id))),
+        ("event_sk".into(), Attr::S(event_sk)),
+    ]);
+    if let Some(at) = expires_at {
+        marker.insert(TTL_ATTR.into(), Attr::n(at));
+    }
+    marker
+}
 
 /// Whether an event fits in one stored item, decided from the request alone: checked before
 /// anything is written, so an event refused for its size leaves nothing behind (not even a

@@ -88,11 +88,15 @@ impl<T: Table> Repo<T> {
             UpdateOp::SetIfAbsent("first_seen_at".into(), now_attr(now)),
             UpdateOp::Set("last_identified_at".into(), now_attr(now)),
             UpdateOp::Set("updated_at".into(), now_attr(now)),
-            // The UUID identified last: where a call naming only the user lands.
-            UpdateOp::Set(LAST_UUID.into(), Attr::S(uuid.clone())),
             UpdateOp::MergeMap("traits".into(), json_map(&req.traits)),
             expiry.clone(),
         ];
+        // The UUID identified last: where a call naming only the user lands.
+        ops.push(if req.latest {
+            UpdateOp::Set(LAST_UUID.into(), Attr::S(uuid.clone()))
+        } else {
+            UpdateOp::SetIfAbsent(LAST_UUID.into(), Attr::S(uuid.clone()))
+        });
         if let Some(company) = &company {
             ops.push(UpdateOp::Set("company_id".into(), Attr::s(company)));
         }
