@@ -5,10 +5,13 @@
 //! key as its write key. Each sends, through its own batching and transport, an identify, a
 //! track, a page, a screen, a group, a track from a second anonymous id and an alias of that id
 //! (`tests/segment-clients/send.py`, `send.mjs`); the test reads the result back over HTTP
-//! with the secret key: the user with its traits, company and both UUIDs, the company, the
-//! events with their names, types, attributes and source, and the session's enrichment from
-//! the messages' context. Then the driver runs again with the same messages (same messageIds,
-//! same timestamps: what the libraries send when they retry), and nothing is stored twice.
+//! (session/show with the public key, the rest with the secret one): the user with its
+//! traits, company and both UUIDs, the company, the events with their names, types,
+//! attributes and source, and the session's enrichment from the messages' context. Then the driver runs again with the same messages (same messageIds,
+//! same timestamps: what the libraries send when they retry; then with new ones), and nothing
+//! is stored twice. A wrong write key fails each library at once: one request, a 401 none of
+//! them retries (RudderStack's retries any 4xx whose body lacks Segment's `code` and
+//! `message`), an error reported, nothing stored.
 //!
 //! `infra/test.sh` installs the libraries (`infra/install-segment-clients.sh`, pinned by
 //! `tests/segment-clients/requirements.txt` and `package-lock.json`). A missing Python
@@ -30,6 +33,7 @@ on_both_engines!(
     segment_python_library_round_trip,
     rudderstack_python_library_round_trip,
     segment_node_library_round_trip,
+    a_wrong_write_key_fails_each_library_at_once,
 );
 
 /// How long one run of a driver may take before it is killed: a bound for a hung library, not
@@ -147,27 +151,70 @@ async fn round_trip(engine: Engine, library: Library) {
 /// Runs the library's driver against the server (messages stamped from `at`, or by the
 /// library) and fails the test with its output unless it reports every message delivered.
 async fn drive(server: &TestServer, library: Library, run: &str, at: Option<&str>) {
+    let (outcome, summary) = spawn_driver(server, library, PUBLIC_KEY, run, at).await;
+    assert!(
+        outcome.success && summary["ok"] == true,
+        "{library:?} driver failed: {outcome}"
+    );
+}
+
+/// Runs the library's driver with `write_key` on a blocking thread; its run and the JSON
+/// summary it printed last (`null` when none).
+async fn spawn_driver(
+    server: &TestServer,
+    library: Library,
+    write_key: &str,
+    run: &str,
+    at: Option<&str>,
+) -> (DriverRun, Value) {
     let url = format!("http://{}", server.addr);
-    let started = Instant::now();
-    let (run_args, at) = (run.to_owned(), at.map(str::to_owned));
+    let (key, run, at) = (write_key.to_owned(), run.to_owned(), at.map(str::to_owned));
     let outcome =
-        tokio::task::spawn_blocking(move || run_driver(library, &url, &run_args, at.as_deref()))
+        tokio::task::spawn_blocking(move || run_driver(library, &url, &key, &run, at.as_deref()))
             .await
             .expect("the driver's thread");
-    let summary: Value = outcome
+    let summary = outcome
         .stdout
         .lines()
         .rev()
         .find_map(|line| serde_json::from_str(line).ok())
         .unwrap_or(Value::Null);
-    assert!(
-        outcome.success && summary["ok"] == true,
-        "{library:?} driver failed ({}) after {:.1}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        outcome.status,
-        started.elapsed().as_secs_f64(),
-        outcome.stdout,
-        outcome.stderr
-    );
+    (outcome, summary)
+}
+
+async fn a_wrong_write_key_fails_each_library_at_once(engine: Engine) {
+    let server = TestServer::start(ServerOptions::new(engine)).await;
+    let run = format!("{engine:?}-{}", Uuid::new_v4().simple()).to_lowercase();
+    for library in [
+        Library::SegmentPython,
+        Library::RudderPython,
+        Library::SegmentNode,
+    ] {
+        let (outcome, summary) =
+            spawn_driver(&server, library, "pk_not_a_key_of_this_server", &run, None).await;
+        assert!(
+            !outcome.success && summary["ok"] == false,
+            "{library:?}: a wrong write key must fail the driver\n{outcome}"
+        );
+        // Refused with a 401 the library does not retry: rudder retries any 4xx whose JSON
+        // lacks top-level `code` and `message`, as if the network had failed.
+        let statuses: Vec<&Value> = summary["requests"]
+            .as_array()
+            .map(|requests| requests.iter().map(|r| &r["status"]).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            statuses,
+            [&json!(401)],
+            "{library:?}: want one request, refused with 401\n{outcome}"
+        );
+        assert!(
+            summary["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{library:?}: the library reported no error\n{outcome}"
+        );
+        let sent = Sent::new(library, &run);
+        let listing = event_show(&server, &sent.signed_up).await;
+        assert_eq!(listing["data"], json!([]), "{library:?}: {listing}");
+    }
 }
 
 /// What the two runs must leave the same: every read the test makes, as a comparable value.
@@ -476,14 +523,34 @@ fn clients_dir() -> PathBuf {
 struct DriverRun {
     success: bool,
     status: String,
+    elapsed: Duration,
     stdout: String,
     stderr: String,
 }
 
-/// Runs the library's driver with `url`, the public key as write key, `run` and the fixed
+impl std::fmt::Display for DriverRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} after {:.1}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status,
+            self.elapsed.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// Runs the library's driver with `url`, `write_key`, `run` and the fixed
 /// timestamp `at` (`None`: the library stamps each message); killed (its whole process
 /// group) past [`DRIVER_TIMEOUT`].
-fn run_driver(library: Library, url: &str, run: &str, at: Option<&str>) -> DriverRun {
+fn run_driver(
+    library: Library,
+    url: &str,
+    write_key: &str,
+    run: &str,
+    at: Option<&str>,
+) -> DriverRun {
     let dir = clients_dir();
     let install = "run infra/install-segment-clients.sh (infra/test.sh does)";
     let mut command = match library {
@@ -513,7 +580,7 @@ fn run_driver(library: Library, url: &str, run: &str, at: Option<&str>) -> Drive
     let stdout_path = out.path().join("stdout");
     let stderr_path = out.path().join("stderr");
     let mut child = command
-        .args([url, PUBLIC_KEY, run])
+        .args([url, write_key, run])
         .args(at)
         .current_dir(&dir)
         .stdin(Stdio::null())
@@ -528,7 +595,8 @@ fn run_driver(library: Library, url: &str, run: &str, at: Option<&str>) -> Drive
                  virtualenv) or Node.js 20 or later; {install}"
             )
         });
-    let deadline = Instant::now() + DRIVER_TIMEOUT;
+    let started = Instant::now();
+    let deadline = started + DRIVER_TIMEOUT;
     let (success, status) = loop {
         if let Some(status) = child.try_wait().expect("poll the driver") {
             break (status.success(), status.to_string());
@@ -546,6 +614,7 @@ fn run_driver(library: Library, url: &str, run: &str, at: Option<&str>) -> Drive
     DriverRun {
         success,
         status,
+        elapsed: started.elapsed(),
         stdout: read(&stdout_path),
         stderr: read(&stderr_path),
     }
