@@ -6,7 +6,9 @@
 # It installs what the tests need (DynamoDB Local and the moto SQS server under .tools/, the
 # free GeoIP databases under data/geoip/, the enrichment accuracy corpus under
 # .tools/enrich-corpus/, Debian's Chromium for tests/tests/browser.rs and live_page.rs when
-# missing, playwright-core for live_page.rs under tests/browser-live/node_modules/), lints
+# missing, playwright-core for live_page.rs under tests/browser-live/node_modules/, the
+# Segment and RudderStack libraries segment_clients.rs drives, in .tools/venv-segment and
+# tests/segment-clients/node_modules/), lints
 # template.yaml (cfn-lint, sam validate), checks that the Lambda functions build on their
 # own, starts the two services on free loopback ports, runs `cargo test --workspace` against
 # them and stops them however it ends. A service that cannot be installed or started fails
@@ -21,6 +23,7 @@ started=$SECONDS
 bash "$SERVICES" install
 bash "$ROOT/infra/install-chromium.sh"
 bash "$ROOT/infra/install-node-deps.sh"
+bash "$ROOT/infra/install-segment-clients.sh"
 bash "$ROOT/infra/fetch-geoip.sh"
 bash "$ROOT/infra/fetch-enrich-corpus.sh"
 bash "$ROOT/infra/lint-template.sh"
