@@ -371,10 +371,11 @@ async fn check(server: &TestServer, engine: Engine, sent: &Sent, library: Librar
     let company = company_with_users(server, engine, &sent.group, 1, &who).await;
     assert_eq!(company["traits"]["name"], "Acme", "{who}: {company}");
     assert_eq!(company["traits"]["employees"], 50, "{who}: {company}");
-    // The identified UUID's session: whose it is, and the enrichment of its messages' contexts
+    assert_eq!(company["user_ids"], json!([sent.user]), "{who}: {company}");
 
-    // The identified UUID's session: whose it is, and the enrichment of the first message's
-    // context (the IP and the desktop Chrome user agent every message carries).
+    // The identified UUID's session: whose it is, and the enrichment of its messages'
+    // contexts together (the IP and the desktop Chrome user agent every message carries, the
+    // page call's URL).
     let anon = server.session(&sent.anon).await;
     let session = &anon["session"];
     assert_eq!(
