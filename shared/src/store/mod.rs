@@ -92,6 +92,14 @@ impl Table for AnyTable {
             AnyTable::Embedded(t) => t.activity_from_stream(),
         }
     }
+
+    fn batched_put_new_is_exact(&self) -> bool {
+        match self {
+            AnyTable::Dynamo(t) => t.batched_put_new_is_exact(),
+            #[cfg(feature = "embedded")]
+            AnyTable::Embedded(t) => t.batched_put_new_is_exact(),
+        }
+    }
 }
 
 /// The repository over whichever engine was configured.

@@ -290,6 +290,14 @@ pub trait Table: Send + Sync + 'static {
     fn activity_from_stream(&self) -> bool {
         false
     }
+
+    /// Whether a [`Write::PutNew`] in [`Table::batch_write`] is a true conditional write (the
+    /// embedded engine: check and write in one transaction) rather than a read before the
+    /// write that two racing writers may both pass (DynamoDB). A write that must be exact
+    /// under races (an event-id marker) is batched only where it is.
+    fn batched_put_new_is_exact(&self) -> bool {
+        false
+    }
 }
 
 /// The counts an item is counted under: its index partition, and the names in its

@@ -615,6 +615,10 @@ impl Table for EmbeddedTable {
         true
     }
 
+    fn batched_put_new_is_exact(&self) -> bool {
+        true
+    }
+
     /// Every read sees the latest commit: `consistent` changes nothing here.
     async fn read(&self, read: Read<'_>) -> StoreResult<Option<Item>> {
         let item = self.read_item(&read.key.pk, &read.key.sk)?;

@@ -453,18 +453,34 @@ impl<T: Table> Repo<T> {
             let marker = marker_item(pk, &event_id, sk, expires_at);
             marked.push((at, event, marker));
         }
-        let written = futures::future::join_all(
-            marked
-                .iter()
-                .map(|(_, _, marker)| self.table.put(marker.clone(), Some(Condition::NotExists))),
-        )
-        .await;
+        // Where a batch's condition is exact, all markers are one write; elsewhere each is a
+        // conditional put of its own, all in flight at once.
+        let written: Vec<bool> =
+            if self.table.batched_put_new_is_exact() {
+                let writes = marked
+                    .iter()
+                    .map(|(_, _, marker)| Write::PutNew(marker.clone()))
+                    .collect();
+                self.table.batch_write(writes).await?
+            } else {
+                futures::future::join_all(marked.iter().map(|(_, _, marker)| {
+                    self.table.put(marker.clone(), Some(Condition::NotExists))
+                }))
+                .await
+                .into_iter()
+                .map(|result| match result {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::ConditionFailed) => Ok(false),
+                    Err(e) => Err(e),
+                })
+                .collect::<StoreResult<_>>()?
+            };
         let mut one_by_one = Vec::new();
-        for ((at, event, _), result) in marked.into_iter().zip(written) {
-            match result {
-                Ok(()) => bulk.push((at, event, true)),
-                Err(StoreError::ConditionFailed) => one_by_one.push((at, event)),
-                Err(e) => return Err(e),
+        for ((at, event, _), new) in marked.into_iter().zip(written) {
+            if new {
+                bulk.push((at, event, true));
+            } else {
+                one_by_one.push((at, event));
             }
         }
         bulk.sort_by_key(|(at, _, _)| *at);
