@@ -7,7 +7,10 @@
 #
 # The Segment bodies are what segment-analytics-python sends: each message with a messageId
 # (a UUID), a timestamp and the batch's sentAt, so every event takes the clock-skew correction
-# and the retry check. 1,000 bodies, each from one anonymousId, made once before wrk starts.
+# and the retry check. Each body is from one anonymousId; 4,000 of them plain and 4,000 others
+# compressed (ATRACK_SEGMENT_BATCHES), made before wrk starts, so no run sends a body twice
+# (wrk cycles through them). A last run sends the plain bodies again: every message a retry,
+# recognised and stored no second time.
 # Needs wrk (apt-get install wrk). The server and wrk share this machine's cores.
 set -euo pipefail
 
@@ -27,13 +30,13 @@ server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 wait_for_health "http://127.0.0.1:$port"
 
-python3 - "$data" <<'PY'
+python3 - "$data" "${ATRACK_SEGMENT_BATCHES:-4000}" <<'PY'
 import datetime, gzip, json, os, sys, uuid
-out = sys.argv[1]
+out, count = sys.argv[1], int(sys.argv[2])
 now = datetime.datetime.now(datetime.timezone.utc)
 for name in ("plain", "gzip"):
     os.makedirs(f"{out}/{name}")
-for b in range(1, 1001):
+for b in range(1, 2 * count + 1):
     anon = str(uuid.uuid4())
     sent = now + datetime.timedelta(seconds=b % 60)
     batch = [{
@@ -44,11 +47,14 @@ for b in range(1, 1001):
         "integrations": {},
     } for i in range(100)]
     body = json.dumps({"batch": batch, "sentAt": sent.isoformat()}).encode()
-    open(f"{out}/plain/{b}.bin", "wb").write(body)
-    open(f"{out}/gzip/{b}.bin", "wb").write(gzip.compress(body))
+    if b <= count:
+        open(f"{out}/plain/{b}.bin", "wb").write(body)
+    else:
+        open(f"{out}/gzip/{b - count}.bin", "wb").write(gzip.compress(body))
 PY
-plain_kb=$(( $(du -sb "$data/plain" | cut -f1) / 1000 / 1000 ))
-gzip_kb=$(( $(du -sb "$data/gzip" | cut -f1) / 1000 / 1000 ))
+batches="${ATRACK_SEGMENT_BATCHES:-4000}"
+plain_kb=$(( $(du -sb "$data/plain" | cut -f1) / batches / 1000 ))
+gzip_kb=$(( $(du -sb "$data/gzip" | cut -f1) / batches / 1000 ))
 export ATRACK_SEGMENT_BASIC
 ATRACK_SEGMENT_BASIC="$(printf '%s:' "$ATRACK_PUBLIC_KEY" | base64 -w0)"
 
@@ -68,3 +74,4 @@ run() {
 run "/batch (native)" infra/load/batch.lua /batch
 ATRACK_SEGMENT_BODIES="$data/plain" ATRACK_SEGMENT_GZIP=0 run "/v1/batch plain" infra/load/segment.lua /v1/batch
 ATRACK_SEGMENT_BODIES="$data/gzip" ATRACK_SEGMENT_GZIP=1 run "/v1/batch gzip" infra/load/segment.lua /v1/batch
+ATRACK_SEGMENT_BODIES="$data/plain" ATRACK_SEGMENT_GZIP=0 run "/v1/batch retried" infra/load/segment.lua /v1/batch

@@ -317,6 +317,7 @@ async fn main() {
 
     queries_and_deletion(&bench, &session, base).await;
     users_and_export(&bench, base).await;
+    segment(&bench).await;
     visits().await;
 }
 
@@ -396,6 +397,66 @@ async fn users_and_export(bench: &Bench, base: i64) {
             bench.meter.read() - before,
         );
     }
+}
+
+/// What Segment's calls cost: batches of 100 tracks as Segment's libraries send them (each
+/// with a messageId and the batch's sentAt, so each event has its event-id marker beside it),
+/// and an identify.
+async fn segment(bench: &Bench) {
+    use base64::Engine as _;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:", atrack_tests::PUBLIC_KEY))
+    );
+    let send = |path: &'static str, body: Value| {
+        let request = bench
+            .server
+            .http
+            .post(bench.server.url(path))
+            .header("authorization", auth.clone())
+            .json(&body);
+        async move {
+            let answer = atrack_tests::answer(request.send().await.expect("request")).await;
+            assert_eq!(answer.body, json!({"success": true}), "{path}");
+        }
+    };
+    let calls = 10;
+    let before = bench.meter.read();
+    for _ in 0..calls {
+        let anon = Uuid::new_v4().to_string();
+        let now = bench.server.app.now().to_string();
+        let batch: Vec<Value> = (0..100)
+            .map(|i| {
+                json!({"type": "track", "messageId": Uuid::new_v4().to_string(),
+                       "anonymousId": anon, "event": "Product Added",
+                       "properties": event_attributes(i), "timestamp": now,
+                       "context": {"library": {"name": "analytics-python", "version": "2.4.0"}}})
+            })
+            .collect();
+        send("/v1/batch", json!({"batch": batch, "sentAt": now})).await;
+    }
+    print_row(
+        "/v1/batch",
+        "100 tracks with messageId and sentAt (per event)",
+        calls * 100,
+        bench.meter.read() - before,
+    );
+    let before = bench.meter.read();
+    for i in 0..20 {
+        send(
+            "/v1/identify",
+            json!({"anonymousId": Uuid::new_v4().to_string(), "userId": format!("seg-user-{i}"),
+                   "messageId": Uuid::new_v4().to_string(),
+                   "traits": {"email": format!("s{i}@example.com"), "plan": "pro"}}),
+        )
+        .await;
+    }
+    print_row(
+        "/v1/identify",
+        "new user, 2 traits",
+        20,
+        bench.meter.read() - before,
+    );
 }
 
 /// What a filtered page costs on each index, and what deletion, the purge and erasure cost:
