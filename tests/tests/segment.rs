@@ -6,8 +6,11 @@
 
 use std::io::Write;
 
+use atrack_shared::domain::calls::Caller;
+use atrack_shared::domain::plan::{NameList, Naming, TrackingPlan};
 use atrack_shared::domain::project::Project;
 use atrack_shared::domain::time::Timestamp;
+use atrack_shared::domain::user::UserId;
 use atrack_shared::domain::values::SessionUuid;
 use atrack_tests::on_both_engines;
 use atrack_tests::{Answer, Engine, PUBLIC_KEY, SECRET_KEY, ServerOptions, TestServer, answer};
@@ -25,6 +28,8 @@ on_both_engines!(
     gzip_bodies_are_taken_within_their_limits,
     bad_requests_get_segment_errors_and_store_nothing,
     hostile_bodies_on_every_route_never_get_a_5xx,
+    who_a_call_lands_on_follows_moves_and_ignores_an_alias_anonymous_id,
+    refused_messages_leave_no_visit_and_a_request_names_at_most_100_people,
 );
 
 async fn server(engine: Engine) -> TestServer {
@@ -36,9 +41,18 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", Uuid::new_v4().simple())
 }
 
-/// The session an anonymous id (or a user id without UUIDs) lands in.
+/// The session an anonymous id lands in.
 fn uuid_of(id: &str) -> String {
     SessionUuid::for_external_id(&Project::parse("default").unwrap(), id).to_string()
+}
+
+/// The session a user id never identified lands in.
+fn user_uuid_of(id: &str) -> String {
+    Caller::user_fallback_uuid(
+        &Project::parse("default").unwrap(),
+        &UserId::parse(id).unwrap(),
+    )
+    .to_string()
 }
 
 fn basic(key: &str) -> String {
@@ -272,7 +286,11 @@ async fn calls_map_onto_sessions_users_companies_and_events(engine: Engine) {
         .await,
     );
     assert_eq!(
-        named(&events_of(&server, &uuid_of(&stranger)).await, "Arrived").len(),
+        named(
+            &events_of(&server, &user_uuid_of(&stranger)).await,
+            "Arrived"
+        )
+        .len(),
         1
     );
 
@@ -784,4 +802,175 @@ async fn hostile_bodies_on_every_route_never_get_a_5xx(engine: Engine) {
             }
         }
     }
+}
+
+async fn who_a_call_lands_on_follows_moves_and_ignores_an_alias_anonymous_id(engine: Engine) {
+    let server = server(engine).await;
+    let device = unique("shared-device");
+    let (first, second) = (unique("first-owner"), unique("second-owner"));
+    // The device is the first user's, then the second's: a call naming only the first user
+    // no longer lands on it.
+    assert_taken(
+        &batch(
+            &server,
+            json!([
+                {"type": "identify", "anonymousId": device, "userId": first},
+                {"type": "identify", "anonymousId": device, "userId": second},
+            ]),
+        )
+        .await,
+    );
+    assert_taken(
+        &send(
+            &server,
+            "/v1/track",
+            &json!({"userId": first, "event": "Mine"}),
+        )
+        .await,
+    );
+    assert!(named(&events_of(&server, &uuid_of(&device)).await, "Mine").is_empty());
+    assert_eq!(
+        named(&events_of(&server, &user_uuid_of(&first)).await, "Mine").len(),
+        1
+    );
+
+    // An alias carrying an anonymous id (analytics.js sends one) joins previousId only: a call
+    // naming the user alone, after it in the same batch, does not land on that anonymous id.
+    let (browser, previous, user) = (unique("browser"), unique("previous"), unique("aliased"));
+    assert_taken(
+        &batch(
+            &server,
+            json!([
+                {"type": "alias", "anonymousId": browser, "previousId": previous, "userId": user},
+                {"type": "track", "userId": user, "event": "After Alias"},
+            ]),
+        )
+        .await,
+    );
+    assert!(events_of(&server, &uuid_of(&browser)).await.is_empty());
+    assert_eq!(
+        named(
+            &events_of(&server, &user_uuid_of(&user)).await,
+            "After Alias"
+        )
+        .len(),
+        1
+    );
+    let shown = user_show(&server, &user).await;
+    assert_eq!(uuids_of(&shown.body), [uuid_of(&previous)]);
+
+    // A user id that is a UUID still lands in a UUID of its own, never in that UUID.
+    let uuid_user = Uuid::new_v4().to_string();
+    assert_taken(
+        &send(
+            &server,
+            "/v1/track",
+            &json!({"userId": uuid_user, "event": "U"}),
+        )
+        .await,
+    );
+    assert!(events_of(&server, &uuid_user).await.is_empty());
+    assert_eq!(
+        named(&events_of(&server, &user_uuid_of(&uuid_user)).await, "U").len(),
+        1
+    );
+
+    // originalTimestamp stands for a missing timestamp; a page call's own URL is its page.
+    let clock = unique("clock");
+    assert_taken(
+        &batch(
+            &server,
+            json!([
+                {"type": "track", "anonymousId": clock, "event": "Old",
+                 "originalTimestamp": "2026-01-02T03:04:05Z"},
+                {"type": "page", "anonymousId": clock, "name": "Here",
+                 "properties": {"url": "https://example.com/here"},
+                 "context": {"page": {"url": "https://example.com/before"}}},
+            ]),
+        )
+        .await,
+    );
+    let events = events_of(&server, &uuid_of(&clock)).await;
+    assert_eq!(
+        named(&events, "Old")[0]["occurred_at"],
+        "2026-01-02T03:04:05.000000Z"
+    );
+    let shown = server.secret("/event/show", &json!({"name": "Here"})).await;
+    assert_eq!(
+        shown.body["data"][0]["page_url"], "https://example.com/here",
+        "{}",
+        shown.body
+    );
+}
+
+async fn refused_messages_leave_no_visit_and_a_request_names_at_most_100_people(engine: Engine) {
+    let server = server(engine).await;
+    // A tracking plan whose naming refuses "Bad Name" (activity naming wants `area.action`).
+    let settings = atrack_shared::domain::settings::ProjectSettings {
+        plan: std::sync::Arc::new(
+            TrackingPlan::new(
+                Naming::Activity,
+                NameList::parse("").unwrap(),
+                NameList::parse("").unwrap(),
+            )
+            .unwrap(),
+        ),
+        ..Default::default()
+    };
+    server
+        .app
+        .store
+        .set_project_settings(&Project::parse("default").unwrap(), &settings)
+        .await
+        .unwrap();
+    let refused = unique("refused");
+    let answer = batch(
+        &server,
+        json!([
+            {"type": "track", "messageId": "bad", "anonymousId": refused, "event": "Bad Name",
+             "context": {"ip": "203.0.113.7", "page": {"url": "https://example.com/?utm_source=x"}}},
+        ]),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body["failed"][0]["messageId"], "bad",
+        "{}",
+        answer.body
+    );
+    let shown = server
+        .public("/session/show", &json!({"uuid": uuid_of(&refused)}))
+        .await;
+    assert_eq!(
+        shown.status, 404,
+        "a refused message left a session: {}",
+        shown.body
+    );
+
+    // 101 identifies: the first hundred are applied, the last refused and listed.
+    let anon = unique("crowd");
+    let identifies: Vec<Value> = (0..101)
+        .map(|i| {
+            json!({"type": "identify", "messageId": format!("i-{i}"),
+                        "anonymousId": format!("{anon}-{i}"), "userId": format!("{anon}-user-{i}")})
+        })
+        .collect();
+    let answer = batch(&server, Value::Array(identifies)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let failed = answer.body["failed"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{}", answer.body);
+    assert_eq!(failed[0]["index"], 100);
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("at most 100"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        user_show(&server, &format!("{anon}-user-99")).await.status,
+        200
+    );
+    assert_eq!(
+        user_show(&server, &format!("{anon}-user-100")).await.status,
+        404
+    );
 }

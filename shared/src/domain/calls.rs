@@ -21,9 +21,11 @@ pub struct Caller {
 
 impl Caller {
     /// The UUID a call without an anonymous id lands in when its user has none yet: a stable
-    /// one of the user id, so every such call of one user lands in the same session.
+    /// one of the user id, so every such call of one user lands in the same session. Made of
+    /// `user:` and the id, so that it is never an anonymous id's (nor the user id itself when
+    /// that is a UUID).
     pub fn user_fallback_uuid(project: &Project, user_id: &UserId) -> SessionUuid {
-        SessionUuid::for_external_id(project, user_id.as_str())
+        SessionUuid::for_external_id(project, &format!("user:{}", user_id.as_str()))
     }
 }
 

@@ -13,8 +13,21 @@ use crate::domain::time::Timestamp;
 use crate::domain::user::{IdentifyEvents, IdentifyRequest, UserId};
 use crate::domain::values::{Attributes, SessionUuid};
 use crate::error::{Error, FieldError};
-use crate::store::item::get_s;
-use crate::store::repo::session_attr;
+use futures::{StreamExt, TryStreamExt};
+
+use super::Refusal;
+use super::ingest::EVENT_TOO_LARGE;
+
+/// The most identify, group and alias messages one request may hold: each is several reads
+/// and writes, one after another (the events between them are stored in bulk), so this
+/// bounds a request's time. Libraries flush far fewer messages at once.
+pub const MAX_CALLS_NAMING_PEOPLE: usize = 100;
+
+/// The most UUIDs one alias moves (a known user's, the first in UUID order).
+pub const MAX_ALIASED_UUIDS: usize = 100;
+
+/// How many devices' visit contexts are applied at once.
+const VISITS_IN_FLIGHT: usize = 8;
 
 /// What became of one call.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +48,11 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    async fn uuid(&mut self, caller: &Caller) -> Result<SessionUuid, Error> {
+    async fn uuid(&mut self, call: &Call) -> Result<SessionUuid, Error> {
+        let caller = &call.caller;
         match (caller.anonymous, &caller.user_id) {
+            // An alias joins `previousId`'s UUIDs: the anonymous id it may carry is not linked.
+            (Some(uuid), Some(_)) if matches!(call.kind, CallKind::Alias { .. }) => Ok(uuid),
             (Some(uuid), Some(user)) => {
                 // This call links the two: later calls naming only the user land here.
                 self.last_uuid.insert(user.clone(), uuid);
@@ -81,10 +97,12 @@ impl App {
         };
         let mut outcomes = Vec::with_capacity(calls.len());
         let mut resolved = Vec::with_capacity(calls.len());
+        let mut naming_people = 0;
         for call in calls {
+            let call = call.and_then(|call| self.precheck(settings, call, &mut naming_people));
             match call {
                 Ok(call) => {
-                    let uuid = resolver.uuid(&call.caller).await?;
+                    let uuid = resolver.uuid(&call).await?;
                     outcomes.push(None);
                     resolved.push(Some((call, uuid)));
                 }
@@ -95,18 +113,28 @@ impl App {
             }
         }
 
-        let mut visits: Vec<(SessionUuid, InitRequest)> = Vec::new();
+        let mut visits: HashMap<SessionUuid, InitRequest> = HashMap::new();
         for (call, uuid) in resolved.iter().flatten() {
             let Some(visit) = &call.visit else { continue };
-            match visits.iter_mut().find(|(u, _)| u == uuid) {
-                Some((_, known)) => known.fill_from(visit),
-                None => visits.push((*uuid, visit.clone())),
+            match visits.get_mut(uuid) {
+                Some(known) => known.fill_from(visit),
+                None => {
+                    visits.insert(*uuid, visit.clone());
+                }
             }
         }
-        for (uuid, mut init) in visits {
-            init.uuid = Some(uuid);
-            self.init(project, settings, origin, &init).await?;
-        }
+        // The devices' visits are independent: a few at a time.
+        let inits: Vec<_> = visits
+            .into_iter()
+            .map(|(uuid, mut init)| {
+                init.uuid = Some(uuid);
+                async move { self.init(project, settings, origin, &init).await }
+            })
+            .collect();
+        futures::stream::iter(inits)
+            .buffer_unordered(VISITS_IN_FLIGHT)
+            .try_collect::<Vec<_>>()
+            .await?;
 
         let mut linked = HashSet::new();
         let mut pending: Vec<(usize, EventRequest)> = Vec::new();
@@ -242,10 +270,11 @@ impl App {
                 let user = caller
                     .user_id
                     .ok_or_else(|| Error::field("userId", "is required"))?;
-                let known = match UserId::parse(&previous) {
+                let mut known = match UserId::parse(&previous) {
                     Ok(previous) => self.store.user_uuids(project, &previous).await?,
                     Err(_) => Vec::new(),
                 };
+                known.truncate(MAX_ALIASED_UUIDS);
                 let uuids: Vec<SessionUuid> = if known.is_empty() {
                     vec![SessionUuid::for_external_id(project, &previous)]
                 } else {
@@ -267,17 +296,49 @@ impl App {
         Ok(())
     }
 
-    /// The user a session was identified as, if any.
+    /// The user a session was identified as, if any: read strongly consistent, as it may
+    /// have been identified by a call just before.
     async fn identified_user(
         &self,
         project: &Project,
         uuid: SessionUuid,
     ) -> Result<Option<UserId>, Error> {
-        let session = self.store.get_session(project, &uuid).await?;
-        Ok(session
-            .as_ref()
-            .and_then(|s| get_s(s, session_attr::USER_ID))
-            .and_then(|id| UserId::parse(id).ok()))
+        Ok(self.store.session_user_id(project, &uuid).await?)
+    }
+
+    /// What may be refused before anything of a call is stored: an event the tracking plan's
+    /// naming refuses or too large to store (so its visit context is not applied either), and
+    /// a call that names people past [`MAX_CALLS_NAMING_PEOPLE`].
+    fn precheck(
+        &self,
+        settings: &ProjectSettings,
+        call: Call,
+        naming_people: &mut usize,
+    ) -> Result<Call, Vec<FieldError>> {
+        match &call.kind {
+            CallKind::Event(event) => {
+                match self.refusals(settings, std::slice::from_ref(event)).first() {
+                    Some((_, Refusal::Naming(rule))) => Err(vec![FieldError::new("event", *rule)]),
+                    Some((_, Refusal::TooLarge)) => {
+                        Err(vec![FieldError::new("properties", EVENT_TOO_LARGE)])
+                    }
+                    None => Ok(call),
+                }
+            }
+            _ => {
+                *naming_people += 1;
+                if *naming_people > MAX_CALLS_NAMING_PEOPLE {
+                    return Err(vec![FieldError::new(
+                        "type",
+                        format!(
+                            "a request may hold at most {MAX_CALLS_NAMING_PEOPLE} identify, \
+                             group and alias messages; send the rest in another"
+                        ),
+                    )]);
+                }
+                Ok(call)
+            }
+        }
     }
 }
 

@@ -27,6 +27,10 @@ pub enum Refusal {
     TooLarge,
 }
 
+/// Why an event too large to store is refused.
+pub const EVENT_TOO_LARGE: &str =
+    "the event would be larger than the 400 KB a stored item may hold";
+
 /// What became of one event of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BatchItem {
@@ -343,10 +347,9 @@ impl App {
                     event_id,
                     duplicate: true,
                 })) => BatchItem::Duplicate { event_id },
-                Some(Err(StoreError::ItemTooLarge)) => BatchItem::Invalid(vec![FieldError::new(
-                    "attributes",
-                    "the event would be larger than the 400 KB a stored item may hold",
-                )]),
+                Some(Err(StoreError::ItemTooLarge)) => {
+                    BatchItem::Invalid(vec![FieldError::new("attributes", EVENT_TOO_LARGE)])
+                }
                 Some(Err(e)) => return Err(e.into()),
                 None => return Err(Error::Internal("a batch event was not recorded".into())),
             });

@@ -422,7 +422,6 @@ impl<T: Table> Repo<T> {
     /// the events to write in bulk, each with whether its marker was just written, and those
     /// whose marker was there already, for `record_event`. A second event with the same id in
     /// the batch is reported a duplicate here.
-    #[allow(clippy::type_complexity)]
     async fn write_markers(
         &self,
         project: &Project,
@@ -431,7 +430,7 @@ impl<T: Table> Repo<T> {
         now: Timestamp,
         keyed: &mut std::collections::BTreeSet<String>,
         outcomes: &mut [Option<Result<EventOutcome, StoreError>>],
-    ) -> StoreResult<(Vec<(usize, EventRequest, bool)>, Vec<(usize, EventRequest)>)> {
+    ) -> StoreResult<(Vec<MarkedEvent>, Vec<(usize, EventRequest)>)> {
         let expires_at = settings.expires_at(now);
         let mut bulk = Vec::with_capacity(events.len());
         let mut marked = Vec::new();
@@ -454,18 +453,23 @@ impl<T: Table> Repo<T> {
             marked.push((at, event, marker));
         }
         // Where a batch's condition is exact, all markers are one write; elsewhere each is a
-        // conditional put of its own, all in flight at once.
-        let written: Vec<bool> =
-            if self.table.batched_put_new_is_exact() {
-                let writes = marked
-                    .iter()
-                    .map(|(_, _, marker)| Write::PutNew(marker.clone()))
-                    .collect();
-                self.table.batch_write(writes).await?
-            } else {
-                futures::future::join_all(marked.iter().map(|(_, _, marker)| {
-                    self.table.put(marker.clone(), Some(Condition::NotExists))
-                }))
+        // conditional put of its own, a bounded number in flight (a batch's markers may all
+        // be in one partition, which takes about a thousand writes a second).
+        let written: Vec<bool> = if self.table.batched_put_new_is_exact() {
+            let writes = marked
+                .iter()
+                .map(|(_, _, marker)| Write::PutNew(marker.clone()))
+                .collect();
+            self.table.batch_write(writes).await?
+        } else {
+            use futures::StreamExt;
+            let puts: Vec<_> = marked
+                .iter()
+                .map(|(_, _, marker)| self.table.put(marker.clone(), Some(Condition::NotExists)))
+                .collect();
+            futures::stream::iter(puts)
+                .buffered(MARKERS_IN_FLIGHT)
+                .collect::<Vec<_>>()
                 .await
                 .into_iter()
                 .map(|result| match result {
@@ -474,7 +478,7 @@ impl<T: Table> Repo<T> {
                     Err(e) => Err(e),
                 })
                 .collect::<StoreResult<_>>()?
-            };
+        };
         let mut one_by_one = Vec::new();
         for ((at, event, _), new) in marked.into_iter().zip(written) {
             if new {
@@ -660,6 +664,12 @@ impl<T: Table> Repo<T> {
 /// times and category (about 1 KB), and the address and user agent it may copy from its
 /// session (at most 64 bytes and `max_string_bytes`, 8 KB by default), generously rounded.
 const EVENT_ITEM_ALLOWANCE: usize = 12 * 1024;
+
+/// An event of a batch at its position, and whether its event-id marker was just written.
+type MarkedEvent = (usize, EventRequest, bool);
+
+/// How many event-id markers are written at once where each is a write of its own.
+const MARKERS_IN_FLIGHT: usize = 32;
 
 /// The marker of a client `event_id` in its session's partition, pointing at the event's
 /// sort key: how a retry of an event the server stamps is recognised.

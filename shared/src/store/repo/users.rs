@@ -115,6 +115,19 @@ impl<T: Table> Repo<T> {
             self.table
                 .delete(&Key::new(keys::user_pk(p, old), keys::user_uuid_sk(&uuid)))
                 .await?;
+            // Calls naming only the former user no longer land in this UUID.
+            let forgotten = self
+                .table
+                .update(Update {
+                    key: Key::new(keys::user_pk(p, old), keys::USER_SK),
+                    ops: vec![UpdateOp::Remove(LAST_UUID.into())],
+                    condition: Some(Condition::Equals(LAST_UUID.into(), Attr::S(uuid.clone()))),
+                })
+                .await;
+            match forgotten {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
         }
         let mut link = Item::from([
             (PK.into(), Attr::S(keys::user_pk(p, user_id))),
@@ -233,6 +246,21 @@ impl<T: Table> Repo<T> {
         Ok(user
             .filter(|u| !expired(u, self.now()))
             .and_then(|u| get_s(&u, LAST_UUID).and_then(|s| SessionUuid::parse(s).ok())))
+    }
+
+    /// The user a session was identified as, read strongly consistent; `None` for a session
+    /// never identified (or unknown).
+    pub async fn session_user_id(
+        &self,
+        project: &Project,
+        uuid: &SessionUuid,
+    ) -> StoreResult<Option<UserId>> {
+        let key = Self::session_key(project, uuid);
+        let session = self.table.read(Read::new(&key).consistent()).await?;
+        Ok(session
+            .as_ref()
+            .and_then(|s| get_s(s, session_attr::USER_ID))
+            .and_then(|id| UserId::parse(id).ok()))
     }
 
     /// A user's UUIDs, all of them, in UUID order.

@@ -11,7 +11,7 @@ use crate::domain::commands::{ClientContext, EventRequest, InitRequest, UrlConte
 use crate::domain::event::{Category, EventType, Source};
 use crate::domain::project::Project;
 use crate::domain::time::{Timestamp, skew_corrected};
-use crate::domain::user::{CompanyId, CompanyIdentify, UserId};
+use crate::domain::user::{CompanyId, CompanyIdentify, MAX_ID_CHARS, UserId};
 use crate::domain::values::{
     Attributes, EventId, EventName, Limits, SessionUuid, check_event_time,
 };
@@ -20,9 +20,6 @@ use crate::http::requests::{Fields, cap};
 
 /// The most a message may weigh, as JSON (Segment's limit).
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
-
-/// The longest id taken (`anonymousId`, `messageId`, `previousId`).
-const MAX_ID_CHARS: usize = 255;
 
 /// The attribute an event keeps the sender's own `originalTimestamp` in.
 pub const ORIGINAL_TIMESTAMP: &str = "_original_timestamp";
@@ -99,7 +96,10 @@ pub fn message(
     let anonymous = id_text(&mut f, "anonymousId")
         .map(|text| SessionUuid::for_external_id(request.project, &text));
     let event_id = id_text(&mut f, "messageId").map(|text| EventId::for_external_id(&text));
-    let context = merged_context(&mut f, request.context);
+    let context = Context {
+        own: f.object("context"),
+        batch: request.context,
+    };
     let mut attributes = match kind {
         Some(MessageType::Track | MessageType::Page | MessageType::Screen) => {
             f.attributes("properties", limits).unwrap_or_default()
@@ -113,13 +113,13 @@ pub fn message(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         map.insert(ORIGINAL_TIMESTAMP.into(), Value::String(cap(original, 64)));
-        match Attributes::parse(&Value::Object(map), "properties", limits) {
-            Ok(with) => attributes = with,
-            Err(errors) => f.errors.extend(errors),
+        // Kept where it fits: properties at the attribute limit already go without it.
+        if let Ok(with) = Attributes::parse(&Value::Object(map), "properties", limits) {
+            attributes = with;
         }
     }
-    let source = source(&context);
-    let visit = visit(&context, kind, body, limits);
+    let source = source(context);
+    let visit = visit(context, kind, body, limits);
     let traits = || {
         let mut merged = Map::new();
         if let Some(Value::Object(t)) = context.get("traits") {
@@ -170,10 +170,7 @@ pub fn message(
             let name = event_name(&mut f, kind, limits);
             name.map(|name| {
                 let page = matches!(kind, MessageType::Page | MessageType::Screen);
-                let at_page = |key: &str| {
-                    page_field(&context, key)
-                        .or_else(|| page.then(|| text_at(body.get("properties"), key)).flatten())
-                };
+                let at_page = |key: &str| page_field(context, Some(kind), body, key);
                 CallKind::Event(Box::new(EventRequest {
                     // Provisional: the service resolves the caller.
                     uuid: anonymous.unwrap_or_else(SessionUuid::new_v4),
@@ -242,13 +239,21 @@ fn id_text(f: &mut Fields<'_>, name: &str) -> Option<String> {
     Some(text)
 }
 
-/// The message's `context` over the batch's: the message's own keys win.
-fn merged_context(f: &mut Fields<'_>, batch: Option<&Map<String, Value>>) -> Map<String, Value> {
-    let mut context = batch.cloned().unwrap_or_default();
-    if let Some(own) = f.object("context") {
-        context.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+/// The message's `context` over the batch's, key by key (the message's own win), borrowed:
+/// a batch's context is read by every message, never copied into each.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    own: Option<&'a Map<String, Value>>,
+    batch: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> Context<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.own
+            .and_then(|c| c.get(key))
+            .or_else(|| self.batch.and_then(|c| c.get(key)))
+            .filter(|v| !v.is_null())
     }
-    context
 }
 
 /// When it happened: `timestamp` corrected by the sender's clock skew (`sentAt` against our
@@ -260,7 +265,13 @@ fn time(f: &mut Fields<'_>, request: &Request<'_>) -> (Timestamp, bool) {
         None | Some(Value::Null) => None,
         Some(value) => instant(f, "sentAt", value),
     };
-    let Some(timestamp) = f.get("timestamp").and_then(|v| instant(f, "timestamp", v)) else {
+    // `originalTimestamp` is the device's own time where a library sends it and no
+    // `timestamp`.
+    let (field, value) = match f.get("timestamp") {
+        Some(value) => ("timestamp", Some(value)),
+        None => ("originalTimestamp", f.get("originalTimestamp")),
+    };
+    let Some(timestamp) = value.and_then(|v| instant(f, field, v)) else {
         return (now, false);
     };
     let at = skew_corrected(timestamp, sent_at, now);
@@ -304,7 +315,7 @@ fn event_name(f: &mut Fields<'_>, kind: MessageType, limits: &Limits) -> Option<
 }
 
 /// Where it was captured: on the person's device when its library runs there, else a server.
-fn source(context: &Map<String, Value>) -> Source {
+fn source(context: Context<'_>) -> Source {
     let library = context
         .get("library")
         .and_then(|l| l.get("name"))
@@ -337,9 +348,20 @@ const DEVICE_LIBRARIES: &[&str] = &[
     "flutter",
 ];
 
-/// A text field of `context.page`.
-fn page_field(context: &Map<String, Value>, key: &str) -> Option<String> {
-    text_at(context.get("page"), key)
+/// A field of the page a message was on: a page or screen call's `properties` name the page
+/// it records; else, and for what they leave out, `context.page` (where browser libraries
+/// put the current page).
+fn page_field(
+    context: Context<'_>,
+    kind: Option<MessageType>,
+    body: &Map<String, Value>,
+    key: &str,
+) -> Option<String> {
+    let is_page = matches!(kind, Some(MessageType::Page | MessageType::Screen));
+    is_page
+        .then(|| text_at(body.get("properties"), key))
+        .flatten()
+        .or_else(|| text_at(context.get("page"), key))
 }
 
 fn text_at(object: Option<&Value>, key: &str) -> Option<String> {
@@ -355,21 +377,13 @@ fn text_at(object: Option<&Value>, key: &str) -> Option<String> {
 /// URL has none, `context.ip` and `userAgent` as the client's, `locale`, `timezone` and
 /// `screen` as the client fields of the same meaning. `None` when it carries none of these.
 fn visit(
-    context: &Map<String, Value>,
+    context: Context<'_>,
     kind: Option<MessageType>,
     body: &Map<String, Value>,
     limits: &Limits,
 ) -> Option<InitRequest> {
-    let is_page = matches!(kind, Some(MessageType::Page));
-    let page = |key: &str| {
-        page_field(context, key)
-            .or_else(|| {
-                is_page
-                    .then(|| text_at(body.get("properties"), key))
-                    .flatten()
-            })
-            .map(|s| cap(&s, limits.max_string_bytes))
-    };
+    let page =
+        |key: &str| page_field(context, kind, body, key).map(|s| cap(&s, limits.max_string_bytes));
     let mut href = page("url");
     if let (Some(url), Some(Value::Object(campaign))) = (&mut href, context.get("campaign"))
         && !url.contains("utm_")
