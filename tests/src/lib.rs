@@ -5,6 +5,8 @@
 //! through `AWS_ENDPOINT_URL_DYNAMODB`. A test that needs it and finds no endpoint fails with a
 //! message saying so; it never skips.
 
+pub mod driver;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

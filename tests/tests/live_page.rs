@@ -10,12 +10,11 @@
 //! Chromium. A missing Node, package or browser fails the test, saying what to run; it never
 //! skips. The screenshots land in `tests/browser-live/screenshots/<engine>/` (git-ignored).
 
-use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use atrack_tests::driver::{self, DriverRun};
 use atrack_tests::{Engine, PUBLIC_KEY, SECRET_KEY, ServerOptions, TestServer, on_both_engines};
 use serde_json::Value;
 
@@ -102,12 +101,7 @@ async fn a_person_watches_events_arrive_in_the_live_page(engine: Engine) {
     })
     .await
     .expect("the driver's thread");
-    let report: Value = run
-        .stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or(Value::Null);
+    let report = run.report();
     assert!(
         run.success && report["ok"] == true,
         "the live page's browser run failed ({}) after {:.1}s\n--- stdout ---\n{}\n--- stderr \
@@ -150,14 +144,6 @@ fn driver_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser-live")
 }
 
-/// What the driver printed and how it ended.
-struct DriverRun {
-    success: bool,
-    status: String,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `node live.mjs` against `url`, killed with its browser (its whole process group)
 /// past [`DRIVER_TIMEOUT`].
 fn run_driver(url: &str, shots: &Path) -> DriverRun {
@@ -174,45 +160,18 @@ fn run_driver(url: &str, shots: &Path) -> DriverRun {
          infra/install-chromium.sh (infra/test.sh does), or set ATRACK_CHROMIUM."
     );
     std::fs::create_dir_all(shots).expect("the screenshots folder");
-    let out = tempfile::TempDir::new().expect("a folder for the driver's output");
-    let stdout_path = out.path().join("stdout");
-    let stderr_path = out.path().join("stderr");
-    let mut child = Command::new("node")
+    let mut command = Command::new("node");
+    command
         .arg("live.mjs")
         .current_dir(&dir)
         .env("ATRACK_URL", url)
         .env("ATRACK_PUBLIC_KEY", PUBLIC_KEY)
         .env("ATRACK_SECRET_KEY", SECRET_KEY)
         .env("ATRACK_SCREENSHOTS", shots)
-        .env("ATRACK_CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout_path).expect("stdout file"))
-        .stderr(File::create(&stderr_path).expect("stderr file"))
-        // Its own process group, so a timeout kills Chromium's processes too.
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("could not run node ({e}): the live page test needs Node.js 20 or later")
-        });
-    let deadline = Instant::now() + DRIVER_TIMEOUT;
-    let (success, status) = loop {
-        if let Some(status) = child.try_wait().expect("poll node") {
-            break (status.success(), status.to_string());
-        }
-        if Instant::now() >= deadline {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            break (false, format!("killed after {DRIVER_TIMEOUT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
-    DriverRun {
-        success,
-        status,
-        stdout: read(&stdout_path),
-        stderr: read(&stderr_path),
-    }
+        .env("ATRACK_CHROMIUM", &chromium);
+    driver::run(
+        command,
+        DRIVER_TIMEOUT,
+        "the live page test needs Node.js 20 or later",
+    )
 }

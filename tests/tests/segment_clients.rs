@@ -20,12 +20,11 @@
 //! event/show's totals and a company's `users_count` are kept by the table's stream consumer:
 //! the test settles them (as the `count` function would) within a bound.
 
-use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use atrack_tests::driver::{self, DriverRun};
 use atrack_tests::{Engine, PUBLIC_KEY, ServerOptions, TestServer, on_both_engines};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -174,12 +173,7 @@ async fn spawn_driver(
         tokio::task::spawn_blocking(move || run_driver(library, &url, &key, &run, at.as_deref()))
             .await
             .expect("the driver's thread");
-    let summary = outcome
-        .stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or(Value::Null);
+    let summary = outcome.report();
     (outcome, summary)
 }
 
@@ -535,28 +529,6 @@ fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("segment-clients")
 }
 
-/// What a driver printed and how it ended.
-struct DriverRun {
-    success: bool,
-    status: String,
-    elapsed: Duration,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for DriverRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} after {:.1}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status,
-            self.elapsed.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
 /// Runs the library's driver with `url`, `write_key`, `run` and the fixed
 /// timestamp `at` (`None`: the library stamps each message); killed (its whole process
 /// group) past [`DRIVER_TIMEOUT`].
@@ -592,46 +564,16 @@ fn run_driver(
             command
         }
     };
-    let out = tempfile::TempDir::new().expect("a folder for the driver's output");
-    let stdout_path = out.path().join("stdout");
-    let stderr_path = out.path().join("stderr");
-    let mut child = command
+    command
         .args([url, write_key, run])
         .args(at)
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout_path).expect("stdout file"))
-        .stderr(File::create(&stderr_path).expect("stderr file"))
-        // Its own process group, so that a timeout kills whatever it started too.
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not run the {library:?} driver ({e}): it needs Python 3.11 (the \
-                 virtualenv) or Node.js 20 or later; {install}"
-            )
-        });
-    let started = Instant::now();
-    let deadline = started + DRIVER_TIMEOUT;
-    let (success, status) = loop {
-        if let Some(status) = child.try_wait().expect("poll the driver") {
-            break (status.success(), status.to_string());
-        }
-        if Instant::now() >= deadline {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            break (false, format!("killed after {DRIVER_TIMEOUT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
-    DriverRun {
-        success,
-        status,
-        elapsed: started.elapsed(),
-        stdout: read(&stdout_path),
-        stderr: read(&stderr_path),
-    }
+        .current_dir(&dir);
+    driver::run(
+        command,
+        DRIVER_TIMEOUT,
+        &format!(
+            "the {library:?} driver needs Python 3.11 (the virtualenv) or Node.js 20 or later; \
+             {install}"
+        ),
+    )
 }
