@@ -6,9 +6,9 @@
 use super::commands::{EventRequest, InitRequest};
 use super::event::Source;
 use super::project::Project;
-use super::time::Timestamp;
+use super::time::{Timestamp, skew_corrected};
 use super::user::{CompanyIdentify, UserId};
-use super::values::{Attributes, EventId, SessionUuid};
+use super::values::{Attributes, EventId, Limits, SessionUuid, check_event_time};
 
 /// Who a call is about, as the client names them: an anonymous id (a device or browser), the
 /// app's user id, or both.
@@ -59,4 +59,22 @@ pub struct Call {
     /// carries any: it feeds the session and its enrichment as an init would. Its `uuid` is
     /// set when the caller is resolved; it never records a `page.visit`.
     pub visit: Option<InitRequest>,
+}
+
+/// When a call happened, from the times its sender gave: `timestamp` corrected by the
+/// sender's clock skew (`sent_at` against `received_at`), else the time it arrived. With it,
+/// whether the time is the client's alone, so that a retry keeps it exactly: only without
+/// `sent_at`, as a correction depends on when each attempt arrived. A time out of the
+/// plausible range is refused with the reason.
+pub fn call_time(
+    timestamp: Option<Timestamp>,
+    sent_at: Option<Timestamp>,
+    received_at: Timestamp,
+    limits: &Limits,
+) -> Result<(Timestamp, bool), String> {
+    let Some(timestamp) = timestamp else {
+        return Ok((received_at, false));
+    };
+    let at = skew_corrected(timestamp, sent_at, received_at);
+    check_event_time(at, received_at, limits).map(|at| (at, sent_at.is_none()))
 }

@@ -154,7 +154,7 @@ impl App {
                     self.record_pending(project, settings, &mut pending, &mut outcomes)
                         .await?;
                     linked.insert((uuid, user.clone()));
-                    if self.identified_user(project, uuid).await?.as_ref() != Some(&user) {
+                    if self.store.session_user_id(project, &uuid).await?.as_ref() != Some(&user) {
                         let req = link(uuid, user, call.occurred_at, true);
                         self.identify(project, settings, &req, call.source).await?;
                     }
@@ -250,12 +250,16 @@ impl App {
             CallKind::Group { company } => {
                 let user = match caller.user_id {
                     Some(user) => user,
-                    None => self.identified_user(project, uuid).await?.ok_or_else(|| {
-                        Error::field(
-                            "userId",
-                            "a group call needs a userId, or an anonymousId identified before",
-                        )
-                    })?,
+                    None => self
+                        .store
+                        .session_user_id(project, &uuid)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::field(
+                                "userId",
+                                "a group call needs a userId, or an anonymousId identified before",
+                            )
+                        })?,
                 };
                 linked.insert((uuid, user.clone()));
                 let req = IdentifyRequest {
@@ -294,16 +298,6 @@ impl App {
             }
         }
         Ok(())
-    }
-
-    /// The user a session was identified as, if any: read strongly consistent, as it may
-    /// have been identified by a call just before.
-    async fn identified_user(
-        &self,
-        project: &Project,
-        uuid: SessionUuid,
-    ) -> Result<Option<UserId>, Error> {
-        Ok(self.store.session_user_id(project, &uuid).await?)
     }
 
     /// What may be refused before anything of a call is stored: an event the tracking plan's

@@ -6,15 +6,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::calls::{Call, CallKind, Caller};
+use crate::domain::calls::{Call, CallKind, Caller, call_time};
 use crate::domain::commands::{ClientContext, EventRequest, InitRequest, UrlContext};
 use crate::domain::event::{Category, EventType, Source};
 use crate::domain::project::Project;
-use crate::domain::time::{Timestamp, skew_corrected};
+use crate::domain::time::Timestamp;
 use crate::domain::user::{CompanyId, CompanyIdentify, MAX_ID_CHARS, UserId};
-use crate::domain::values::{
-    Attributes, EventId, EventName, Limits, SessionUuid, check_event_time,
-};
+use crate::domain::values::{Attributes, EventId, EventName, Limits, SessionUuid};
 use crate::error::FieldError;
 use crate::http::requests::{Fields, cap};
 
@@ -256,27 +254,22 @@ impl<'a> Context<'a> {
     }
 }
 
-/// When it happened: `timestamp` corrected by the sender's clock skew (`sentAt` against our
-/// clock), else now. Whether the time is the client's alone, so a retry keeps it exactly: only
-/// without `sentAt`, as a correction depends on when each attempt arrived.
+/// When it happened ([`call_time`]): `timestamp`, or `originalTimestamp` where a library
+/// sends that instead, and `sentAt`, the message's or the batch's.
 fn time(f: &mut Fields<'_>, request: &Request<'_>) -> (Timestamp, bool) {
     let now = request.received_at;
-    let sent_at = match f.get("sentAt").or(request.sent_at) {
-        None | Some(Value::Null) => None,
-        Some(value) => instant(f, "sentAt", value),
-    };
-    // `originalTimestamp` is the device's own time where a library sends it and no
-    // `timestamp`.
+    let sent_at = f
+        .get("sentAt")
+        .or(request.sent_at)
+        .filter(|v| !v.is_null())
+        .and_then(|value| instant(f, "sentAt", value));
     let (field, value) = match f.get("timestamp") {
         Some(value) => ("timestamp", Some(value)),
         None => ("originalTimestamp", f.get("originalTimestamp")),
     };
-    let Some(timestamp) = value.and_then(|v| instant(f, field, v)) else {
-        return (now, false);
-    };
-    let at = skew_corrected(timestamp, sent_at, now);
-    match check_event_time(at, now, request.limits) {
-        Ok(at) => (at, sent_at.is_none()),
+    let timestamp = value.and_then(|v| instant(f, field, v));
+    match call_time(timestamp, sent_at, now, request.limits) {
+        Ok(time) => time,
         Err(message) => {
             f.error("timestamp", message);
             (now, false)
